@@ -1,0 +1,178 @@
+"""Chip profiles: frozen, validated descriptions of a neuromorphic chip.
+
+Profiles are data: one TOML file per chip in ``hwprofiles/``. A file has the
+tables ``[chip]``, ``[core]``, ``[synapse]`` and optionally ``[faults]``
+(literature fault rates, for reference and for ``rate=profile`` fault specs) and
+``[sources]`` (one citation per number). See ``docs/profiles.md``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import ConfigError, FileFormatError
+from .quantize import SCALE_RULES
+
+PROFILE_DIR = Path(__file__).resolve().parents[2] / "hwprofiles"
+SCALINGS = ("per_tile", "per_layer")
+
+
+@dataclass(frozen=True)
+class ChipProfile:
+    """A virtual chip (all counts are per chip unless stated)."""
+
+    name: str
+    """Short identifier (the file stem for shipped profiles)."""
+    description: str
+    """One line on what the profile models and its simplifications."""
+    cores_per_chip: int
+    """Neuro-cores on one chip."""
+    crossbar_rows: int
+    """Input rows (axons) of one crossbar tile: the largest fan-in a tile holds."""
+    crossbar_cols: int
+    """Output columns of one crossbar tile: neurons one tile feeds."""
+    crossbars_per_core: int
+    """Crossbar tiles on one core."""
+    neurons_per_core: int
+    """Neuron circuits on one core."""
+    weight_bits: int
+    """Signed weight precision in bits (levels ``-(2^(b-1)-1) .. 2^(b-1)-1`` times a scale); 0 = unquantised float."""
+    weight_scaling: str = "per_tile"
+    """Where the quantisation scale is shared: ``per_tile`` or ``per_layer``."""
+    weight_scale_rule: str = "max"
+    """How the scale is chosen: ``max`` (no clipping) or ``mse`` (least squared error)."""
+    max_chips: int = 1
+    """How many chips the network may be spread over."""
+    synapse_scheme: str = "differential pair"
+    """How a signed weight is stored (documentation only)."""
+    fault_rates: dict = field(default_factory=dict)
+    """Literature fault rates, e.g. ``{"synapse_stuck0": 0.0175}`` (informational)."""
+    sources: dict = field(default_factory=dict)
+    """Citation for each number."""
+    path: str = ""
+    """File the profile was read from."""
+
+    @property
+    def synapses_per_core(self) -> int:
+        return self.crossbar_rows * self.crossbar_cols * self.crossbars_per_core
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+_INT_FIELDS = {
+    ("chip", "cores_per_chip"): (1, 10**7),
+    ("chip", "max_chips"): (1, 10**6),
+    ("core", "crossbar_rows"): (1, 1 << 20),
+    ("core", "crossbar_cols"): (1, 1 << 20),
+    ("core", "crossbars_per_core"): (1, 1 << 16),
+    ("core", "neurons_per_core"): (1, 1 << 24),
+}
+_ALLOWED = {
+    "chip": {"name", "description", "cores_per_chip", "max_chips"},
+    "core": {"crossbar_rows", "crossbar_cols", "crossbars_per_core", "neurons_per_core"},
+    "synapse": {"weight_bits", "weight_scaling", "weight_scale_rule", "scheme"},
+    "faults": None,  # free keys, each a rate in [0, 1]
+    "sources": None,  # free keys, each a string
+}
+
+
+def _fail(where: str, msg: str) -> ConfigError:
+    return ConfigError(f"Profile {where}: {msg}")
+
+
+def profile_from_dict(data: dict, where: str = "<dict>", path: str = "") -> ChipProfile:
+    """Validate a parsed TOML document into a :class:`ChipProfile`."""
+    if not isinstance(data, dict):
+        raise _fail(where, "must be a table of tables [chip], [core], [synapse].")
+    for table, val in data.items():
+        if table not in _ALLOWED:
+            raise _fail(where, f"unknown table [{table}]; allowed: {', '.join('[' + t + ']' for t in _ALLOWED)}.")
+        if not isinstance(val, dict):
+            raise _fail(where, f"'{table}' must be a table ([{table}]). Got {type(val).__name__}.")
+        allowed = _ALLOWED[table]
+        if allowed is not None:
+            for key in val:
+                if key not in allowed:
+                    raise _fail(where, f"unknown key '{table}.{key}'; allowed in [{table}]: {', '.join(sorted(allowed))}.")
+    for table in ("chip", "core", "synapse"):
+        if table not in data:
+            raise _fail(where, f"missing table [{table}].")
+    kw = {}
+    for (table, key), (lo, hi) in _INT_FIELDS.items():
+        if key not in data[table]:
+            if key == "max_chips":
+                continue
+            raise _fail(where, f"missing key '{table}.{key}' (an integer in [{lo}, {hi}]).")
+        v = data[table][key]
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise _fail(where, f"'{table}.{key}' must be an integer in [{lo}, {hi}]. Got {v!r} ({type(v).__name__}).")
+        if not lo <= v <= hi:
+            raise _fail(where, f"'{table}.{key}' must be in [{lo}, {hi}]. Got {v}.")
+        kw[key] = v
+    chip = data["chip"]
+    name = chip.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise _fail(where, f"'chip.name' must be a non-empty string. Got {name!r}.")
+    desc = chip.get("description", "")
+    if not isinstance(desc, str):
+        raise _fail(where, f"'chip.description' must be a string. Got {desc!r}.")
+    syn = data["synapse"]
+    bits = syn.get("weight_bits")
+    if isinstance(bits, bool) or not isinstance(bits, int) or not (bits == 0 or 2 <= bits <= 32):
+        raise _fail(where, f"'synapse.weight_bits' must be 0 (unquantised) or an integer in [2, 32]. Got {bits!r}.")
+    scaling = syn.get("weight_scaling", "per_tile")
+    if scaling not in SCALINGS:
+        raise _fail(where, f"'synapse.weight_scaling' must be one of {', '.join(SCALINGS)}. Got {scaling!r}.")
+    rule = syn.get("weight_scale_rule", "max")
+    if rule not in SCALE_RULES:
+        raise _fail(where, f"'synapse.weight_scale_rule' must be one of {', '.join(SCALE_RULES)}. Got {rule!r}.")
+    scheme = syn.get("scheme", "differential pair")
+    if not isinstance(scheme, str):
+        raise _fail(where, f"'synapse.scheme' must be a string. Got {scheme!r}.")
+    rates = dict(data.get("faults", {}))
+    for key, v in rates.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= float(v) <= 1.0:
+            raise _fail(where, f"'faults.{key}' must be a rate in [0, 1]. Got {v!r}.")
+        rates[key] = float(v)
+    sources = dict(data.get("sources", {}))
+    for key, v in sources.items():
+        if not isinstance(v, str):
+            raise _fail(where, f"'sources.{key}' must be a string citation. Got {v!r}.")
+    if kw["neurons_per_core"] < 1:
+        raise _fail(where, "'core.neurons_per_core' must be >= 1.")
+    return ChipProfile(
+        name=name.strip(), description=desc, weight_bits=bits, weight_scaling=scaling, weight_scale_rule=rule,
+        synapse_scheme=scheme, fault_rates=rates, sources=sources, path=path, **kw,
+    )
+
+
+def list_profiles() -> list[str]:
+    """Names of the shipped profiles (``hwprofiles/*.toml``)."""
+    return sorted(p.stem for p in PROFILE_DIR.glob("*.toml"))
+
+
+def load_profile(name_or_path) -> ChipProfile:
+    """Load a shipped profile by name, or any profile TOML file by path."""
+    if isinstance(name_or_path, ChipProfile):
+        return name_or_path
+    s = str(name_or_path)
+    p = Path(s)
+    if p.suffix.lower() != ".toml" and not p.exists():
+        cand = PROFILE_DIR / f"{s}.toml"
+        if not cand.exists():
+            raise ConfigError(
+                f"Unknown profile {s!r}; use one of {', '.join(list_profiles())} or a path to a .toml file."
+            )
+        p = cand
+    if not p.is_file():
+        raise FileFormatError(f"Profile file not found: '{p}'. Check the path or use a shipped profile name.")
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"Profile '{p}' is not valid TOML: {exc}. Fix the file syntax.") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"Profile '{p}' is not a UTF-8 text file; pass a .toml profile.") from None
+    return profile_from_dict(data, where=f"'{p}'", path=str(p))

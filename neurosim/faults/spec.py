@@ -1,0 +1,242 @@
+"""Fault specifications: what fails (site), how (value, mode) and how often (rate).
+
+Text syntax (command line, ``--fault``)::
+
+    SITE:MODE:RATE[:KEY=VALUE]...
+
+    synapse:transient:1e-3
+    neuron:permanent:0.01:layers=0,1
+    core:intermittent:0.05:p_on=0.1:p_off=0.5
+    synapse:intermittent:0.02:burst=4:duty=0.25
+    synapse:permanent:profile          # the profile's literature rate (faults.synapse_stuck0)
+
+TOML form (``--faults FILE.toml``)::
+
+    [[fault]]
+    site = "synapse"
+    mode = "transient"
+    rate = 1e-3
+    layers = [1, 2]
+
+Sites: ``neuron`` (layer 0 = input axons, ``l`` = output of layer ``l``, up to
+the output layer L), ``synapse`` (the crossbar cell of ``W_l[i, j]``, layers
+1..L), ``core`` (every neuron and synapse the mapping puts on a core; needs a
+:class:`~neurosim.chip.ChipMapping`; no ``layers``).
+
+Modes: ``permanent`` (drawn once per chip instance), ``transient`` (drawn
+independently for every (site, inference)), ``intermittent`` (a site is weak
+with probability ``rate`` per chip; a weak site follows a two-state Markov chain
+over the chip's sequence of inferences: healthy->faulty with ``p_on``,
+faulty->healthy with ``p_off``, started in its stationary law
+``P(faulty) = p_on / (p_on + p_off)``). Equivalently ``burst`` (mean faulty
+burst length, ``1/p_off``) and ``duty`` (stationary faulty fraction).
+"""
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ConfigError, FileFormatError
+
+SITES = ("neuron", "synapse", "core")
+MODES = ("permanent", "transient", "intermittent")
+VALUES = ("stuck0",)
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    """One kind of fault.
+
+    Parameters
+    ----------
+    site : {"neuron", "synapse", "core"}
+    mode : {"permanent", "transient", "intermittent"}
+    rate : float in [0, 1]
+        Per-site probability (per chip for permanent/intermittent, per
+        inference for transient).
+    layers : tuple of int or None
+        Neuron layers 0..L or synapse matrices 1..L; None = every layer where
+        the site exists. Must be None for core faults.
+    value : "stuck0"
+        Stuck-at-0 (the only value simulated so far).
+    p_on, p_off : float in (0, 1]
+        Intermittent transition probabilities per inference (or give
+        ``burst`` >= 1 and ``duty`` in (0, 1)).
+    """
+
+    site: str
+    mode: str
+    rate: float
+    layers: tuple | None = None
+    value: str = "stuck0"
+    p_on: float | None = None
+    p_off: float | None = None
+
+    def __init__(self, site, mode, rate, layers=None, value="stuck0", **params):
+        label = f"{site}:{value}:{mode}"
+        if site not in SITES:
+            raise ConfigError(f"Fault 'site' must be one of {', '.join(SITES)}. Got {site!r}.")
+        if mode not in MODES:
+            raise ConfigError(f"Fault 'mode' of '{site}' must be one of {', '.join(MODES)}. Got {mode!r}.")
+        if value not in VALUES:
+            raise ConfigError(f"Fault 'value' of '{label}' must be one of {', '.join(VALUES)} (others are not simulated yet). Got {value!r}.")
+        try:
+            rate = float(rate)
+        except (TypeError, ValueError):
+            raise ConfigError(f"The 'rate' of fault '{label}' must be a number in [0, 1]. Got {rate!r}.") from None
+        if not (0.0 <= rate <= 1.0):
+            raise ConfigError(f"The 'rate' of fault '{label}' must be in [0, 1]. Got {rate!r}.")
+        if layers is not None:
+            if isinstance(layers, (int,)) and not isinstance(layers, bool):
+                layers = (layers,)
+            try:
+                layers = tuple(sorted(set(int(v) for v in layers)))
+            except (TypeError, ValueError):
+                raise ConfigError(f"The 'layers' of fault '{label}' must be integers. Got {layers!r}.") from None
+            if site == "core":
+                raise ConfigError(f"Fault '{label}' takes no 'layers' (a core holds parts of several layers). Got {layers!r}; remove it.")
+            lo = 0 if site == "neuron" else 1
+            if not layers or min(layers) < lo:
+                raise ConfigError(f"The 'layers' of fault '{label}' must be integers >= {lo}. Got {list(layers)!r}.")
+        p_on, p_off = _markov_params(label, mode, params)
+        object.__setattr__(self, "site", site)
+        object.__setattr__(self, "mode", mode)
+        object.__setattr__(self, "rate", rate)
+        object.__setattr__(self, "layers", layers)
+        object.__setattr__(self, "value", value)
+        object.__setattr__(self, "p_on", p_on)
+        object.__setattr__(self, "p_off", p_off)
+
+    @property
+    def label(self) -> str:
+        return f"{self.site}:{self.value}:{self.mode}"
+
+    @property
+    def duty(self) -> float | None:
+        """Stationary probability that a weak site is faulty (intermittent only)."""
+        if self.mode != "intermittent":
+            return None
+        return self.p_on / (self.p_on + self.p_off)
+
+    def resolve_layers(self, n_layers: int) -> tuple:
+        """Layers this spec hits in a network with ``n_layers`` weight layers."""
+        if self.site == "core":
+            return ()
+        lo = 0 if self.site == "neuron" else 1
+        if self.layers is None:
+            return tuple(range(lo, n_layers + 1))
+        bad = [v for v in self.layers if v > n_layers]
+        if bad:
+            what = "neuron layers 0..{}".format(n_layers) if self.site == "neuron" else f"synapse layers 1..{n_layers}"
+            raise ConfigError(
+                f"The 'layers' of fault '{self.label}' must be within {what} for this network. Got {list(self.layers)}."
+            )
+        return self.layers
+
+    def to_text(self) -> str:
+        s = f"{self.site}:{self.mode}:{self.rate!r}"
+        if self.layers is not None:
+            s += ":layers=" + ",".join(str(v) for v in self.layers)
+        if self.mode == "intermittent":
+            s += f":p_on={self.p_on!r}:p_off={self.p_off!r}"
+        return s
+
+    def to_dict(self) -> dict:
+        d = {"site": self.site, "mode": self.mode, "rate": self.rate, "value": self.value,
+             "layers": list(self.layers) if self.layers is not None else None}
+        if self.mode == "intermittent":
+            d.update(p_on=self.p_on, p_off=self.p_off)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FaultSpec":
+        d = dict(d)
+        missing = [k for k in ("site", "mode", "rate") if k not in d]
+        if missing:
+            raise ConfigError(f"Fault entry {d!r} is missing {', '.join(missing)}; give site, mode and rate.")
+        return cls(d.pop("site"), d.pop("mode"), d.pop("rate"), layers=d.pop("layers", None),
+                   value=d.pop("value", "stuck0"), **d)
+
+
+def _markov_params(label, mode, params):
+    params = dict(params)
+    allowed = {"p_on", "p_off", "burst", "duty"}
+    unknown = set(params) - allowed
+    if unknown:
+        raise ConfigError(f"Fault '{label}' has unknown parameter(s) {', '.join(sorted(unknown))}; allowed: layers, value, {', '.join(sorted(allowed))}.")
+    if mode != "intermittent":
+        if params:
+            raise ConfigError(f"Parameters {', '.join(sorted(params))} apply to intermittent faults only; remove them from '{label}'.")
+        return None, None
+    for k, v in params.items():
+        try:
+            params[k] = float(v)
+        except (TypeError, ValueError):
+            raise ConfigError(f"Intermittent parameter '{k}' of '{label}' must be a number. Got {v!r}.") from None
+    if "p_on" in params or "p_off" in params:
+        if not ("p_on" in params and "p_off" in params) or "burst" in params or "duty" in params:
+            raise ConfigError(f"Intermittent fault '{label}' needs both p_on and p_off (or both burst and duty, not a mix). Got {sorted(params)}.")
+        p_on, p_off = params["p_on"], params["p_off"]
+    elif "burst" in params and "duty" in params:
+        burst, duty = params["burst"], params["duty"]
+        if not (burst >= 1.0 and math.isfinite(burst)):
+            raise ConfigError(f"Intermittent 'burst' (mean faulty burst length, in inferences) of '{label}' must be >= 1. Got {burst!r}.")
+        if not (0.0 < duty < 1.0):
+            raise ConfigError(f"Intermittent 'duty' (stationary faulty fraction) of '{label}' must be in (0, 1). Got {duty!r}.")
+        p_off = 1.0 / burst
+        p_on = duty * p_off / (1.0 - duty)
+        if p_on > 1.0:
+            raise ConfigError(
+                f"Intermittent fault '{label}': burst={burst} with duty={duty} needs p_on={p_on:.3g} > 1; lower duty or raise burst (duty <= burst/(burst+1))."
+            )
+    else:
+        raise ConfigError(f"Intermittent fault '{label}' needs p_on and p_off (or burst and duty); e.g. '{label.split(':')[0]}:intermittent:0.01:p_on=0.1:p_off=0.5'.")
+    for k, v in (("p_on", p_on), ("p_off", p_off)):
+        if not (0.0 < v <= 1.0):
+            raise ConfigError(f"Intermittent '{k}' of '{label}' must be in (0, 1]. Got {v!r}.")
+    return p_on, p_off
+
+
+def parse_fault(text: str, profile=None) -> FaultSpec:
+    """Parse ``SITE:MODE:RATE[:KEY=VALUE]...`` (see module docstring)."""
+    parts = [p.strip() for p in str(text).split(":")]
+    if len(parts) < 3:
+        raise ConfigError(f"Fault spec {text!r} must look like SITE:MODE:RATE[:KEY=VALUE...], e.g. 'synapse:transient:1e-3'.")
+    site, mode, rate = parts[:3]
+    if rate == "profile":
+        if profile is None:
+            raise ConfigError(f"Fault spec {text!r} uses rate=profile but no profile was given; pass --profile or a number.")
+        key = f"{site}_stuck0"
+        if key not in profile.fault_rates:
+            raise ConfigError(f"Profile '{profile.name}' has no literature rate 'faults.{key}' for {text!r}; give the rate as a number.")
+        rate = profile.fault_rates[key]
+    kw = {}
+    for item in parts[3:]:
+        if "=" not in item:
+            raise ConfigError(f"Fault spec {text!r}: parameter {item!r} must be KEY=VALUE (e.g. layers=0,1 or p_on=0.1).")
+        k, v = (s.strip() for s in item.split("=", 1))
+        if k == "layers":
+            try:
+                kw["layers"] = tuple(int(t) for t in v.split(",") if t.strip())
+            except ValueError:
+                raise ConfigError(f"Fault spec {text!r}: 'layers' must be comma-separated integers. Got {v!r}.") from None
+        else:
+            kw[k] = v
+    return FaultSpec(site, mode, rate, **kw)
+
+
+def load_faults_toml(path) -> list:
+    """Read ``[[fault]]`` tables from a TOML file into FaultSpecs."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileFormatError(f"Fault file not found: '{p}'. Check the path.")
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"Fault file '{p}' is not valid TOML: {exc}.") from None
+    entries = data.get("fault")
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(f"Fault file '{p}' must contain at least one [[fault]] table with site, mode and rate.")
+    return [FaultSpec.from_dict(e) for e in entries]

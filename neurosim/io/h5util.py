@@ -1,0 +1,94 @@
+"""Shared HDF5 helpers: atomic writes, header attributes, clear open errors."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import h5py
+
+from ..errors import FileFormatError
+
+
+def header_attrs(kind: str, format_version: int) -> dict:
+    """Attributes every neurosim HDF5 file carries (NIR-style self-description)."""
+    from .. import __version__
+
+    return {
+        "neurosim_type": kind,
+        "format_version": int(format_version),
+        "neurosim_version": __version__,
+    }
+
+
+def open_for_read(path, kind: str, max_version: int) -> h5py.File:
+    """Open ``path`` read-only and check that it is a neurosim file of ``kind``.
+
+    Raises :class:`FileFormatError` with one line for a missing file, a non-HDF5 or
+    truncated file, a file of another type, or a newer format version.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise FileFormatError(f"File not found: '{p}'. Check the path.")
+    if p.is_dir():
+        raise FileFormatError(f"'{p}' is a directory; expected a neurosim HDF5 {kind} file.")
+    try:
+        f = h5py.File(p, "r")
+    except OSError as exc:
+        raise FileFormatError(
+            f"'{p}' is not a readable HDF5 file (truncated or another format): {str(exc).splitlines()[0]}."
+        ) from None
+    found = f.attrs.get("neurosim_type")
+    if isinstance(found, bytes):
+        found = found.decode()
+    if found != kind:
+        f.close()
+        raise FileFormatError(
+            f"'{p}' is not a neurosim {kind} file (its type is {found!r}); pass a file written by neurosim."
+        )
+    version = int(f.attrs.get("format_version", -1))
+    if not 1 <= version <= max_version:
+        f.close()
+        raise FileFormatError(
+            f"'{p}' has {kind} format version {version}; this neurosim reads versions 1..{max_version}. Upgrade neurosim."
+        )
+    return f
+
+
+@contextlib.contextmanager
+def atomic_h5(path, **h5kw):
+    """Write an HDF5 file atomically: a temporary file in the same folder, renamed on success.
+
+    Nothing is left at ``path`` (and an existing file there is untouched) if the
+    block raises.
+    """
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.exists():
+        raise FileFormatError(f"Output folder '{parent}' does not exist; create it first.")
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=parent)
+    os.close(fd)
+    try:
+        with h5py.File(tmp, "w", **h5kw) as f:
+            yield f
+        os.replace(tmp, p)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_json_attr(obj, name: str, value) -> None:
+    """Store a JSON-serialisable value as a string attribute."""
+    obj.attrs[name] = json.dumps(value, sort_keys=True)
+
+
+def read_json_attr(obj, name: str, default=None):
+    raw = obj.attrs.get(name)
+    if raw is None:
+        return default
+    if isinstance(raw, bytes):
+        raw = raw.decode()
+    return json.loads(raw)

@@ -1,0 +1,1 @@
+"""numba kernels: pure functions on arrays. Nothing outside this package imports numba."""

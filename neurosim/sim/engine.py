@@ -1,0 +1,348 @@
+"""Orchestration of faulty inference: ``simulate()``.
+
+Rows of work are (chip, input) pairs in chip-major order. Rows are processed in
+blocks of :data:`ROW_BLOCK`: the clean dense part of every layer is one BLAS
+matrix product over the block (always exactly ``ROW_BLOCK`` rows, zero-padded,
+with BLAS single-threaded), then the few faults are applied as sparse
+corrections by the numba kernels in :mod:`neurosim.kernels`. Because the BLAS
+call always has the same shape and every random stream is keyed by (fault spec,
+layer, chip, input), a row's result is bit-identical for any thread count and
+any chunking of the work.
+"""
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from ..chip.mapping import ChipMapping
+from ..errors import ConfigError
+from ..faults.spec import FaultSpec, parse_fault
+from ..kernels import apply as K
+from ..kernels import events as E
+from ..kernels.rng import log1m
+from ..network import Network, activate
+
+ROW_BLOCK = 128
+_SITE_CODE = {"neuron": 1, "synapse": 2, "core": 3}
+
+
+@dataclass(eq=False)
+class SimResult:
+    """Outcome of :func:`simulate`.
+
+    Attributes
+    ----------
+    delta : ndarray (n_chips, n_inputs, n_out)
+        ``y_faulty - y_clean``, both on the same (mapped, quantised) network.
+    clean : ndarray (n_inputs, n_out)
+        Fault-free outputs.
+    faults : tuple of FaultSpec
+    fault_counts : ndarray (n_chips, n_specs, n_layers + 1) int64
+        Faults injected per chip, spec and layer slot: distinct faulty sites for
+        permanent faults, weak sites for intermittent ones, (site, inference)
+        events for transient ones. Slot ``l`` is neuron layer ``l`` or synapse
+        matrix ``l``; core faults use slot 0.
+    fault_events : ndarray, same shape
+        (site, inference) pairs that were in the faulty state.
+    seed : int
+        The entropy every random stream derives from (re-run with it).
+    labels : ndarray (n_inputs,) or None
+    """
+
+    delta: np.ndarray
+    clean: np.ndarray
+    faults: tuple
+    fault_counts: np.ndarray
+    fault_events: np.ndarray
+    seed: int
+    labels: np.ndarray | None = None
+    config: dict = field(default_factory=dict)
+
+    @property
+    def n_chips(self) -> int:
+        return self.delta.shape[0]
+
+    @property
+    def faulty(self) -> np.ndarray:
+        """Faulty outputs ``clean + delta``."""
+        return self.clean[None] + self.delta
+
+    @property
+    def flips(self) -> np.ndarray | None:
+        """``(n_chips, n_inputs)`` bool: argmax of the faulty output differs from the clean one."""
+        if self.delta.shape[2] < 2:
+            return None
+        return np.argmax(self.faulty, axis=2) != np.argmax(self.clean, axis=1)[None]
+
+    def linf(self) -> np.ndarray:
+        """``||Δ||_∞`` per (chip, input)."""
+        return np.max(np.abs(self.delta), axis=2)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    net: Network
+    WT: tuple
+    mapping: ChipMapping | None
+    core_data: tuple | None  # tile_ptr, neuron_ptr, neuron_layer, neuron_index
+    tile_grids: tuple | None  # per layer (n_cb, n_rb) core grid
+    specs: tuple  # (k, spec, key, layers)
+    n_inputs: int
+
+
+def _as_specs(faults) -> list:
+    if faults is None:
+        return []
+    if isinstance(faults, (FaultSpec, str)):
+        faults = [faults]
+    out = []
+    for f in faults:
+        if isinstance(f, str):
+            f = parse_fault(f)
+        if not isinstance(f, FaultSpec):
+            raise ConfigError(f"'faults' must be FaultSpec objects or spec strings. Got {type(f).__name__}.")
+        out.append(f)
+    return out
+
+
+def _check_int(name, v, lo=1):
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+        raise ConfigError(f"'{name}' must be an integer >= {lo}. Got {v!r}.")
+    return int(v)
+
+
+def spec_keys(entropy: int, n: int) -> list:
+    """One 64-bit stream key per fault spec, from ``SeedSequence(entropy).spawn``-style keys."""
+    return [np.random.SeedSequence(entropy, spawn_key=(k,)).generate_state(1, np.uint64)[0] for k in range(n)]
+
+
+def _make_plan(target, faults, seed, n_inputs):
+    if isinstance(target, ChipMapping):
+        mapping, net = target, target.qnet
+    elif isinstance(target, Network):
+        mapping, net = None, target
+    else:
+        raise ConfigError(f"simulate() needs a neurosim.Network or ChipMapping. Got {type(target).__name__}.")
+    specs = _as_specs(faults)
+    if any(s.site == "core" for s in specs) and mapping is None:
+        raise ConfigError(
+            "Core faults need a mapping: pass neurosim.map_network(net, profile) instead of the bare network (--profile on the command line)."
+        )
+    if seed is None:
+        entropy = int(np.random.SeedSequence().entropy)
+    else:
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ConfigError(f"'seed' must be a non-negative integer or None. Got {seed!r}.")
+        entropy = int(seed)
+    keys = spec_keys(entropy, len(specs))
+    resolved = tuple((k, s, keys[k], s.resolve_layers(net.n_layers)) for k, s in enumerate(specs))
+    core_data = tile_grids = None
+    if mapping is not None:
+        core_data = mapping.core_contents()
+        grids = []
+        p = mapping.profile
+        for l, W in enumerate(net.weights, start=1):
+            idx = np.flatnonzero(mapping.tile_layer == l)
+            n_cb, n_rb = math.ceil(W.shape[0] / p.crossbar_cols), math.ceil(W.shape[1] / p.crossbar_rows)
+            grids.append(np.ascontiguousarray(mapping.tile_core[idx].reshape(n_cb, n_rb)))
+        tile_grids = tuple(grids)
+    WT = tuple(np.ascontiguousarray(W.T) for W in net.weights)
+    return _Plan(net, WT, mapping, core_data, tile_grids, resolved, n_inputs), entropy
+
+
+def _salt(site: str, layer: int) -> int:
+    return _SITE_CODE[site] * 4096 + layer
+
+
+def _events(spec, key, site_layer, n_sites, chips, inputs):
+    salt = _salt(spec.site, site_layer)
+    lp = log1m(spec.rate)
+    if spec.mode == "transient":
+        return E.transient_events(chips, inputs, key, salt, n_sites, lp)
+    if spec.mode == "permanent":
+        return E.permanent_events(chips, key, salt, n_sites, lp)
+    return E.intermittent_events(chips, inputs, key, salt, n_sites, lp, log1m(spec.p_on),
+                                 log1m(spec.p_off), spec.duty)
+
+
+def _run_block(plan: _Plan, x, chips, inputs, events_out):
+    """Faulty forward pass of one block (<= ROW_BLOCK rows); returns outputs (nv, n_out)."""
+    net = plan.net
+    nv = chips.size
+    L = net.n_layers
+    Y = np.zeros((ROW_BLOCK, net.n_in))
+    Y[:nv] = x[inputs]
+    active = [(k, s, key, layers) for (k, s, key, layers) in plan.specs if s.rate > 0.0]
+
+    def record(k, slot, ptr):
+        if events_out is not None:
+            events_out.append((k, slot, np.diff(ptr)))
+
+    dead = None
+    core_specs = [(k, s, key) for (k, s, key, _) in active if s.site == "core"]
+    if core_specs:
+        n_cores = plan.mapping.n_cores
+        for k, s, key in core_specs:
+            ptr, cells = _events(s, key, 0, n_cores, chips, inputs)
+            record(k, 0, ptr)
+            dead = (ptr, cells) if dead is None else E.union_events(dead[0], dead[1], ptr, cells)
+        if dead[1].size == 0:
+            dead = None
+
+    def neuron_faults(Yv, layer):
+        for k, s, key, layers in active:
+            if s.site == "neuron" and layer in layers:
+                ptr, cells = _events(s, key, layer, Yv.shape[1], chips, inputs)
+                record(k, layer, ptr)
+                K.stuck_neurons(Yv, ptr, cells)
+        if dead is not None and layer > 0:
+            tp, npt, nl, ni = plan.core_data
+            K.dead_core_neurons(Yv, dead[0], dead[1], npt, nl, ni, layer)
+
+    neuron_faults(Y[:nv], 0)
+    for l in range(1, L + 1):
+        W = net.weights[l - 1]
+        Z = Y @ plan.WT[l - 1]
+        Z += net.biases[l - 1]
+        Zv, Yv = Z[:nv], Y[:nv]
+        syn = None
+        for k, s, key, layers in active:
+            if s.site == "synapse" and l in layers:
+                ptr, cells = _events(s, key, l, W.size, chips, inputs)
+                record(k, l, ptr)
+                syn = (ptr, cells) if syn is None else E.union_events(syn[0], syn[1], ptr, cells)
+        if dead is not None:
+            tp, npt, nl, ni = plan.core_data
+            m = plan.mapping
+            K.dead_core_tiles(Zv, Yv, W, dead[0], dead[1], tp, m.tile_layer, m.tile_r0, m.tile_r1,
+                              m.tile_c0, m.tile_c1, l)
+            if syn is not None:
+                p = m.profile
+                K.stuck_synapses_live_cores(Zv, Yv, W, syn[0], syn[1], dead[0], dead[1],
+                                            plan.tile_grids[l - 1], p.crossbar_rows, p.crossbar_cols)
+        elif syn is not None:
+            K.stuck_synapses(Zv, Yv, W, syn[0], syn[1])
+        Y = activate(net.activations[l - 1], Z, out=Z)
+        neuron_faults(Y[:nv], l)
+    return Y[:nv]
+
+
+def _run_rows(plan, x, start, stop, want_events):
+    """Rows ``start..stop`` (global, chip-major) -> outputs and per-row event records."""
+    B = plan.n_inputs
+    g = np.arange(start, stop, dtype=np.int64)
+    chips_all, inputs_all = g // B, g % B
+    out = np.empty((stop - start, plan.net.n_out))
+    records = []
+    for b0 in range(0, stop - start, ROW_BLOCK):
+        b1 = min(b0 + ROW_BLOCK, stop - start)
+        ev = [] if want_events else None
+        out[b0:b1] = _run_block(plan, x, chips_all[b0:b1], inputs_all[b0:b1], ev)
+        if want_events:
+            records.append((chips_all[b0:b1], ev))
+    return out, records
+
+
+def _resolve_threads(threads):
+    if threads is None:
+        return max(1, min(os.cpu_count() or 1, 8))
+    return _check_int("threads", threads)
+
+
+def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk_rows: int = 4096,
+             progress=None, labels=None) -> SimResult:
+    """Run ``n_chips`` faulty chip instances on inputs ``x``.
+
+    Parameters
+    ----------
+    target : Network or ChipMapping
+        A bare network (float weights; neuron and synapse faults) or a mapping
+        from :func:`neurosim.map_network` (quantised weights; core faults too).
+    x : array (n_inputs, n_in)
+        Inputs, presented to every chip in this order (intermittent faults
+        evolve along it).
+    faults : FaultSpec, spec string, or a list of them
+    n_chips : int
+        Independent chip instances (own permanent/intermittent draws).
+    seed : int or None
+        Same seed, same result bit for bit (for any ``threads`` and ``chunk_rows``).
+    threads : int or None
+        Worker threads (default: CPU count, at most 8).
+    chunk_rows : int
+        Rows (chip, input pairs) per task; does not change results.
+    progress : callable or None
+        Called with the number of rows finished after each task.
+    labels : array (n_inputs,) or None
+        Class labels, kept in the result.
+
+    Returns
+    -------
+    SimResult
+    """
+    n_chips = _check_int("n_chips", n_chips)
+    chunk_rows = _check_int("chunk_rows", chunk_rows)
+    threads = _resolve_threads(threads)
+    net0 = target.qnet if isinstance(target, ChipMapping) else target
+    if not isinstance(net0, Network):
+        raise ConfigError(f"simulate() needs a neurosim.Network or ChipMapping. Got {type(target).__name__}.")
+    x = net0.check_inputs(x)
+    B = x.shape[0]
+    if B == 0:
+        raise ConfigError("'x' must hold at least one input row. Got 0.")
+    plan, entropy = _make_plan(target, faults, seed, B)
+    S, L = len(plan.specs), plan.net.n_layers
+    clean_plan = _Plan(plan.net, plan.WT, None, None, None, (), B)
+    total = n_chips * B
+    bounds = [(s, min(s + chunk_rows, total)) for s in range(0, total, chunk_rows)]
+    delta = np.empty((n_chips, B, plan.net.n_out))
+    flat = delta.reshape(total, -1)
+    events = np.zeros((n_chips, S, L + 1), dtype=np.int64)
+    with threadpool_limits(limits=1, user_api="blas"):
+        clean, _ = _run_rows(clean_plan, x, 0, B, False)
+
+        def task(b):
+            out, recs = _run_rows(plan, x, b[0], b[1], True)
+            return b, out, recs
+
+        def consume(item):
+            (s0, s1), out, recs = item
+            flat[s0:s1] = out
+            for chips, ev in recs:
+                for k, slot, counts in ev:
+                    np.add.at(events[:, k, slot], chips, counts)
+            if progress is not None:
+                progress(s1 - s0)
+
+        if threads == 1:
+            for b in bounds:
+                consume(task(b))
+        else:
+            with ThreadPoolExecutor(max_workers=threads) as ex:
+                for item in ex.map(task, bounds):
+                    consume(item)
+    delta -= clean[None]
+    counts = events.copy()
+    chips = np.arange(n_chips, dtype=np.int64)
+    for k, s, key, layers in plan.specs:
+        if s.mode == "transient" or s.rate == 0.0:
+            continue
+        slots = [0] if s.site == "core" else list(layers)
+        for slot in slots:
+            n_sites = (plan.mapping.n_cores if s.site == "core" else
+                       plan.net.sizes[slot] if s.site == "neuron" else plan.net.weights[slot - 1].size)
+            counts[:, k, slot] = E.chip_site_counts(chips, key, _salt(s.site, slot), n_sites, log1m(s.rate))
+    config = {
+        "faults": [s.to_dict() for s in _as_specs(faults)],
+        "n_chips": n_chips, "n_inputs": B, "seed": entropy,
+        "target": "mapping" if plan.mapping is not None else "network",
+        "profile": plan.mapping.profile.name if plan.mapping is not None else None,
+        "network": {"name": plan.net.name, "sizes": list(plan.net.sizes)},
+    }
+    return SimResult(delta=delta, clean=clean, faults=tuple(s for _, s, _, _ in plan.specs),
+                     fault_counts=counts, fault_events=events, seed=entropy,
+                     labels=None if labels is None else np.asarray(labels), config=config)
