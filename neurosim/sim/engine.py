@@ -28,6 +28,7 @@ from ..kernels.rng import log1m
 from ..network import Network, activate
 
 ROW_BLOCK = 128
+CLEAN_CACHE_BYTES = 512 * 2**20  # clean pre-activations of all inputs are kept up to this size
 _SITE_CODE = {"neuron": 1, "synapse": 2, "core": 3}
 
 
@@ -170,18 +171,27 @@ def _events(spec, key, site_layer, n_sites, chips, inputs):
                                  log1m(spec.p_off), spec.duty)
 
 
-def _run_block(plan: _Plan, x, chips, inputs, events_out):
-    """Faulty forward pass of one block (<= ROW_BLOCK rows); returns outputs (nv, n_out)."""
+def _run_block(plan: _Plan, x, chips, inputs, events_out, zcache=None, zstore=None):
+    """Faulty forward pass of one block (<= ROW_BLOCK rows); returns outputs (nv, n_out).
+
+    ``zcache[l-1]`` (optional) holds the clean pre-activations ``z_l`` of every
+    input: while no row of the block has been touched by a fault, layer ``l``
+    copies them instead of running the matrix product (bit-identical, since
+    they come from the same fixed-shape product). ``zstore`` (optional) is
+    filled with this block's pre-activations (used by the clean pass).
+    """
     net = plan.net
     nv = chips.size
     L = net.n_layers
     Y = np.zeros((ROW_BLOCK, net.n_in))
     Y[:nv] = x[inputs]
     active = [(k, s, key, layers) for (k, s, key, layers) in plan.specs if s.rate > 0.0]
+    dirty = False  # has any fault touched any row of the block so far?
 
     def record(k, slot, ptr):
         if events_out is not None:
             events_out.append((k, slot, np.diff(ptr)))
+        return ptr[-1] > 0
 
     dead = None
     core_specs = [(k, s, key) for (k, s, key, _) in active if s.site == "core"]
@@ -195,28 +205,38 @@ def _run_block(plan: _Plan, x, chips, inputs, events_out):
             dead = None
 
     def neuron_faults(Yv, layer):
+        hit = False
         for k, s, key, layers in active:
             if s.site == "neuron" and layer in layers:
                 ptr, cells = _events(s, key, layer, Yv.shape[1], chips, inputs)
-                record(k, layer, ptr)
+                hit |= record(k, layer, ptr)
                 K.stuck_neurons(Yv, ptr, cells)
         if dead is not None and layer > 0:
             tp, npt, nl, ni = plan.core_data
             K.dead_core_neurons(Yv, dead[0], dead[1], npt, nl, ni, layer)
+            hit = True
+        return hit
 
-    neuron_faults(Y[:nv], 0)
+    dirty |= neuron_faults(Y[:nv], 0)
     for l in range(1, L + 1):
         W = net.weights[l - 1]
-        Z = Y @ plan.WT[l - 1]
-        Z += net.biases[l - 1]
+        if zcache is not None and not dirty:
+            Z = np.zeros((ROW_BLOCK, W.shape[0]))
+            Z[:nv] = zcache[l - 1][inputs]
+        else:
+            Z = Y @ plan.WT[l - 1]
+            Z += net.biases[l - 1]
+        if zstore is not None:
+            zstore[l - 1][:] = Z[:nv]
         Zv, Yv = Z[:nv], Y[:nv]
         syn = None
         for k, s, key, layers in active:
             if s.site == "synapse" and l in layers:
                 ptr, cells = _events(s, key, l, W.size, chips, inputs)
-                record(k, l, ptr)
+                dirty |= record(k, l, ptr)
                 syn = (ptr, cells) if syn is None else E.union_events(syn[0], syn[1], ptr, cells)
         if dead is not None:
+            dirty = True
             tp, npt, nl, ni = plan.core_data
             m = plan.mapping
             K.dead_core_tiles(Zv, Yv, W, dead[0], dead[1], tp, m.tile_layer, m.tile_r0, m.tile_r1,
@@ -228,11 +248,11 @@ def _run_block(plan: _Plan, x, chips, inputs, events_out):
         elif syn is not None:
             K.stuck_synapses(Zv, Yv, W, syn[0], syn[1])
         Y = activate(net.activations[l - 1], Z, out=Z)
-        neuron_faults(Y[:nv], l)
+        dirty |= neuron_faults(Y[:nv], l)
     return Y[:nv]
 
 
-def _run_rows(plan, x, start, stop, want_events):
+def _run_rows(plan, x, start, stop, want_events, zcache=None, zstore=None):
     """Rows ``start..stop`` (global, chip-major) -> outputs and per-row event records."""
     B = plan.n_inputs
     g = np.arange(start, stop, dtype=np.int64)
@@ -242,7 +262,8 @@ def _run_rows(plan, x, start, stop, want_events):
     for b0 in range(0, stop - start, ROW_BLOCK):
         b1 = min(b0 + ROW_BLOCK, stop - start)
         ev = [] if want_events else None
-        out[b0:b1] = _run_block(plan, x, chips_all[b0:b1], inputs_all[b0:b1], ev)
+        zs = None if zstore is None else [z[start + b0:start + b1] for z in zstore]
+        out[b0:b1] = _run_block(plan, x, chips_all[b0:b1], inputs_all[b0:b1], ev, zcache, zs)
         if want_events:
             records.append((chips_all[b0:b1], ev))
     return out, records
@@ -302,11 +323,13 @@ def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk
     delta = np.empty((n_chips, B, plan.net.n_out))
     flat = delta.reshape(total, -1)
     events = np.zeros((n_chips, S, L + 1), dtype=np.int64)
+    cache_bytes = B * sum(plan.net.sizes[1:]) * 8
+    zcache = [np.empty((B, n)) for n in plan.net.sizes[1:]] if cache_bytes <= CLEAN_CACHE_BYTES else None
     with threadpool_limits(limits=1, user_api="blas"):
-        clean, _ = _run_rows(clean_plan, x, 0, B, False)
+        clean, _ = _run_rows(clean_plan, x, 0, B, False, zstore=zcache)
 
         def task(b):
-            out, recs = _run_rows(plan, x, b[0], b[1], True)
+            out, recs = _run_rows(plan, x, b[0], b[1], True, zcache=zcache)
             return b, out, recs
 
         def consume(item):

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The main job on the bundled example: map the digits MLP onto a chip, simulate
+# faults, sweep fault rates, report, and plan replicas. Installs what it needs
+# into .venv on first use. Outputs go to out/example/.
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+MODEL=examples/digits_mlp.h5
+OUT=out/example
+mkdir -p "$OUT"
+set -x
+neurosim profiles
+neurosim map "$MODEL" --profile rram -o "$OUT/mapping.json"
+neurosim simulate "$MODEL" --profile rram --fault synapse:permanent:profile --fault neuron:transient:1e-3 \
+  --chips 50 --seed 1 -o "$OUT/simulate.h5"
