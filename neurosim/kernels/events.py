@@ -29,13 +29,13 @@ def _grow(buf):
 
 
 @jit
-def _draw(st, n_sites, log1mp, buf, m):
+def _draw(st, n_sites, scale, buf, m):
     """Append the faulty sites of one stream to ``buf[m:]``; return ``(buf, m)``."""
-    if log1mp == 0.0:
+    if scale == np.inf:  # rate 0
         return buf, m
     pos = -1.0
     while True:
-        st, g = skip(st, log1mp)
+        st, g = skip(st, scale)
         pos = pos + g + 1.0
         if pos >= n_sites:
             break
@@ -47,7 +47,7 @@ def _draw(st, n_sites, log1mp, buf, m):
 
 
 @jit
-def transient_events(chips, inputs, key, salt, n_sites, log1mp):
+def transient_events(chips, inputs, key, salt, n_sites, scale):
     """Sites faulty for each (chip, input) row, drawn independently per row."""
     n = chips.size
     ptr = np.zeros(n + 1, dtype=np.int64)
@@ -55,13 +55,13 @@ def transient_events(chips, inputs, key, salt, n_sites, log1mp):
     m = 0
     for r in range(n):
         st = stream(key, salt, chips[r], inputs[r])
-        buf, m = _draw(st, n_sites, log1mp, buf, m)
+        buf, m = _draw(st, n_sites, scale, buf, m)
         ptr[r + 1] = m
     return ptr, buf[:m].copy()
 
 
 @jit
-def permanent_events(chips, key, salt, n_sites, log1mp):
+def permanent_events(chips, key, salt, n_sites, scale):
     """Sites faulty on each row's chip: drawn once per chip, same for all its rows."""
     n = chips.size
     ptr = np.zeros(n + 1, dtype=np.int64)
@@ -74,7 +74,7 @@ def permanent_events(chips, key, salt, n_sites, log1mp):
         r1 = r
         while r1 < n and chips[r1] == c:
             r1 += 1
-        own, k = _draw(stream(key, salt, c, PER_CHIP), n_sites, log1mp, own, 0)
+        own, k = _draw(stream(key, salt, c, PER_CHIP), n_sites, scale, own, 0)
         for rr in range(r, r1):
             while m + k > buf.size:
                 buf = _grow(buf)
@@ -86,18 +86,18 @@ def permanent_events(chips, key, salt, n_sites, log1mp):
 
 
 @jit
-def chip_site_counts(chips, key, salt, n_sites, log1mp):
+def chip_site_counts(chips, key, salt, n_sites, scale):
     """Number of sites drawn faulty (permanent) or weak (intermittent) per chip."""
     out = np.zeros(chips.size, dtype=np.int64)
     own = np.empty(64, dtype=np.int64)
     for q in range(chips.size):
-        own, k = _draw(stream(key, salt, chips[q], PER_CHIP), n_sites, log1mp, own, 0)
+        own, k = _draw(stream(key, salt, chips[q], PER_CHIP), n_sites, scale, own, 0)
         out[q] = k
     return out
 
 
 @jit
-def intermittent_events(chips, inputs, key, salt, n_sites, log1mp, log1m_on, log1m_off, duty):
+def intermittent_events(chips, inputs, key, salt, n_sites, scale, inv_on, inv_off, duty):
     """Sites in the faulty state for each row.
 
     A chip's weak sites are drawn like permanent faults (rate ``p``); each weak
@@ -121,7 +121,7 @@ def intermittent_events(chips, inputs, key, salt, n_sites, log1mp, log1m_on, log
             r1 += 1
         b0 = inputs[r]
         b1 = inputs[r1 - 1]
-        weak, k = _draw(stream(key, salt, c, PER_CHIP), n_sites, log1mp, weak, 0)
+        weak, k = _draw(stream(key, salt, c, PER_CHIP), n_sites, scale, weak, 0)
         active = np.zeros((r1 - r, k), dtype=np.bool_)
         for w in range(k):
             st = stream(chain_key, salt, c, weak[w])
@@ -129,7 +129,7 @@ def intermittent_events(chips, inputs, key, salt, n_sites, log1mp, log1m_on, log
             faulty = u <= duty
             t = 0.0
             while t <= b1:
-                st, g = skip(st, log1m_off if faulty else log1m_on)
+                st, g = skip(st, inv_off if faulty else inv_on)
                 end = t + g  # last input of this sojourn
                 if faulty and end >= b0:
                     lo = max(t, float(b0))

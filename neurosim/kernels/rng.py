@@ -47,19 +47,75 @@ def uniform(state):
     return state, (np.float64(z >> S11) + 1.0) * INV53
 
 
+def _ziggurat_tables(n=256, r=7.69711747013104972, v=3.949659822581572e-3):
+    """Tables of the exponential ziggurat (Marsaglia & Tsang, J. Stat. Softw. 5(8), 2000).
+
+    52-bit integer draws ``j``: layer ``i`` accepts at once when ``j < k[i]`` and
+    returns ``j * w[i]``; ``f[i] = exp(-x_i)``.
+    """
+    m = 2.0 ** 52
+    k = np.zeros(n)
+    w = np.zeros(n)
+    f = np.zeros(n)
+    d = r
+    q = v / math.exp(-d)
+    k[0] = (d / q) * m
+    k[1] = 0.0
+    w[0] = q / m
+    w[n - 1] = d / m
+    f[0] = 1.0
+    f[n - 1] = math.exp(-d)
+    for i in range(n - 2, 0, -1):
+        d_new = -math.log(v / d + math.exp(-d))
+        k[i + 1] = (d_new / d) * m
+        d = d_new
+        f[i] = math.exp(-d)
+        w[i] = d / m
+    return k, w, f
+
+
+ZK, ZW, ZF = _ziggurat_tables()
+ZR = 7.69711747013104972
+M8 = np.uint64(255)
+S12 = np.uint64(12)
+
+
 @jit(inline="always")
-def skip(state, log1mp):
+def exponential(state):
+    """Advance ``state``; return ``(state, e)`` with ``e`` ~ Exponential(1) (ziggurat)."""
+    while True:
+        state = state + GOLDEN
+        z = mix64(state)
+        i = np.int64(z & M8)
+        j = np.float64(z >> S12)
+        x = j * ZW[i]
+        if j < ZK[i]:
+            return state, x
+        if i == 0:  # tail beyond ZR: ZR + Exponential(1) by memorylessness
+            state, u = uniform(state)
+            return state, ZR - math.log(u)
+        state, u = uniform(state)
+        if ZF[i] + u * (ZF[i - 1] - ZF[i]) < math.exp(-x):
+            return state, x
+
+
+@jit(inline="always")
+def skip(state, inv_rate):
     """Number of healthy sites before the next faulty one: Geometric(p) on {0, 1, ...}.
 
-    ``log1mp = log(1 - p)``; returns a float (may exceed any index: compare
-    before converting). ``p = 1`` (``log1mp = -inf``) always gives 0.
+    ``inv_rate = -1 / log(1 - p)``; ``floor(E * inv_rate)`` with ``E`` ~
+    Exponential(1) is exactly Geometric(p) since ``P(E >= k*lam) = (1-p)^k``.
+    Returns a float (may exceed any index: compare before converting).
+    ``p = 1`` (``inv_rate = 0``) always gives 0.
     """
-    state, u = uniform(state)
-    if log1mp == -math.inf:
-        return state, 0.0
-    return state, math.floor(math.log(u) / log1mp)
+    state, e = exponential(state)
+    return state, math.floor(e * inv_rate)
 
 
-def log1m(p: float) -> float:
-    """``log(1 - p)`` with ``p = 1`` mapped to ``-inf``."""
-    return -math.inf if p >= 1.0 else math.log1p(-p)
+def inv_rate(p: float) -> float:
+    """``-1 / log(1 - p)``, the scale of geometric skips (0 for ``p = 1``, inf for ``p = 0``)."""
+    if p >= 1.0:
+        return 0.0
+    if p <= 0.0:
+        return math.inf
+    return -1.0 / math.log1p(-p)

@@ -24,7 +24,7 @@ from ..errors import ConfigError
 from ..faults.spec import FaultSpec, parse_fault
 from ..kernels import apply as K
 from ..kernels import events as E
-from ..kernels.rng import log1m
+from ..kernels.rng import inv_rate
 from ..network import Network, activate
 
 ROW_BLOCK = 128
@@ -162,13 +162,13 @@ def _salt(site: str, layer: int) -> int:
 
 def _events(spec, key, site_layer, n_sites, chips, inputs):
     salt = _salt(spec.site, site_layer)
-    lp = log1m(spec.rate)
+    sc = inv_rate(spec.rate)
     if spec.mode == "transient":
-        return E.transient_events(chips, inputs, key, salt, n_sites, lp)
+        return E.transient_events(chips, inputs, key, salt, n_sites, sc)
     if spec.mode == "permanent":
-        return E.permanent_events(chips, key, salt, n_sites, lp)
-    return E.intermittent_events(chips, inputs, key, salt, n_sites, lp, log1m(spec.p_on),
-                                 log1m(spec.p_off), spec.duty)
+        return E.permanent_events(chips, key, salt, n_sites, sc)
+    return E.intermittent_events(chips, inputs, key, salt, n_sites, sc, inv_rate(spec.p_on),
+                                 inv_rate(spec.p_off), spec.duty)
 
 
 def _run_block(plan: _Plan, x, chips, inputs, events_out, zcache=None, zstore=None):
@@ -358,7 +358,7 @@ def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk
         for slot in slots:
             n_sites = (plan.mapping.n_cores if s.site == "core" else
                        plan.net.sizes[slot] if s.site == "neuron" else plan.net.weights[slot - 1].size)
-            counts[:, k, slot] = E.chip_site_counts(chips, key, _salt(s.site, slot), n_sites, log1m(s.rate))
+            counts[:, k, slot] = E.chip_site_counts(chips, key, _salt(s.site, slot), n_sites, inv_rate(s.rate))
     config = {
         "faults": [s.to_dict() for s in _as_specs(faults)],
         "n_chips": n_chips, "n_inputs": B, "seed": entropy,
