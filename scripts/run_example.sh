@@ -11,3 +11,6 @@ neurosim profiles
 neurosim map "$MODEL" --profile rram -o "$OUT/mapping.json"
 neurosim simulate "$MODEL" --profile rram --fault synapse:permanent:profile --fault neuron:transient:1e-3 \
   --chips 50 --seed 1 -o "$OUT/simulate.h5"
+neurosim bounds "$MODEL" --p 0.01 --layer 1 -o "$OUT/bounds.json"
+rm -rf "$OUT/compare"
+neurosim compare "$MODEL" --fault neuron:transient:0.01:layers=1 --chips 300 --seed 1 -o "$OUT/compare"

@@ -1,0 +1,101 @@
+"""``neurosim compare``: simulate, then compare the error distribution with the bounds."""
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from ..errors import ConfigError
+from .cmd_simulate import add_fault_args, parse_faults
+from .common import add_model_inputs, dump_json, load_inputs, load_target, progress_bar, table
+
+
+def add_parser(sub):
+    p = sub.add_parser("compare", help="simulate faults and compare the error distribution with b1..b4")
+    add_model_inputs(p)
+    add_fault_args(p)
+    p.add_argument("--chips", type=int, default=200, help="chip instances (default 200)")
+    p.add_argument("--eps", type=float, default=None, help="tail threshold ε (default: 90%% quantile of |Δ|)")
+    p.add_argument("--confidence", type=float, default=0.95)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--input-index", type=int, default=None, help="input shown in the histogram (default: largest spread)")
+    p.add_argument("--output-index", type=int, default=None, help="output shown in the histogram")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("-o", "--output", metavar="DIR", required=True,
+                   help="folder for compare.png and compare.json (created; must not exist or be empty)")
+    p.set_defaults(func=run)
+
+
+def _fmt(v, pct=False):
+    if v is None:
+        return "-"
+    return f"{100 * v:.1f}%" if pct else f"{v:.3g}"
+
+
+def run(args):
+    from ..analysis.compare import compare, predictions_for
+    from ..analysis.plots import compare_figure
+    from ..io import load_network
+    from ..sim import simulate
+
+    out = Path(args.output)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ConfigError(f"Output folder '{out}' exists and is not empty; choose a new -o folder.")
+    if not (out.parent if str(out.parent) else Path(".")).is_dir():
+        raise ConfigError(f"Parent folder of '{out}' does not exist; create it first.")
+    if args.eps is not None and not args.eps > 0:
+        raise ConfigError(f"'--eps' must be > 0. Got {args.eps}.")
+    if args.chips < 2:
+        raise ConfigError(f"'--chips' must be >= 2 to estimate a distribution. Got {args.chips}.")
+    net = load_network(args.model)
+    x, labels = load_inputs(args, net)
+    net, mapping = load_target(args, x_sample=x)
+    specs = parse_faults(args, mapping.profile if mapping is not None else None)
+    target_net = mapping.qnet if mapping is not None else net
+    for idx, name, n in ((args.input_index, "--input-index", x.shape[0]), (args.output_index, "--output-index", net.n_out)):
+        if idx is not None and not 0 <= idx < n:
+            raise ConfigError(f"'{name}' must be in [0, {n - 1}]. Got {idx}.")
+    preds = predictions_for(target_net, x, specs)
+    with progress_bar(args.chips * x.shape[0], "simulate") as bar:
+        res = simulate(mapping or net, x, specs, n_chips=args.chips, seed=args.seed, threads=args.threads,
+                       progress=bar.update, labels=labels)
+    from .cmd_simulate import summarize
+
+    cmp = compare(res.delta, preds, eps=args.eps, confidence=args.confidence,
+                  uncovered=[s for s in specs if s.site == "core"])
+    data = {"model": str(args.model), "profile": mapping.profile.name if mapping else None,
+            "faults": [s.to_dict() for s in specs], "seed": res.seed, "comparison": cmp.to_dict(),
+            "simulation": summarize(res, args.confidence)}
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent if str(out.parent) else "."))
+    try:
+        title = (f"{net.name} on {mapping.profile.name if mapping else 'float network'}: "
+                 + ", ".join(s.to_text() for s in specs) + f" ({args.chips} chips)")
+        i, o = compare_figure(res.delta, preds, tmp / "compare.png", args.input_index, args.output_index, title)
+        data["figure"] = {"file": "compare.png", "input_index": int(i), "output_index": int(o)}
+        (tmp / "compare.json").write_text(dump_json(data) + "\n")
+        if out.exists():
+            out.rmdir()
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if args.json:
+        print(dump_json(data))
+        return 0
+    e = cmp.empirical_tail
+    print(f"{cmp.n_chips} chips x {cmp.n_inputs} inputs; faults: " + ", ".join(s.to_text() for s in specs))
+    if not preds:
+        print("no analytic prediction applies to these faults (core faults are correlated); figure shows the simulation only")
+    rows = [(r.name, _fmt(r.mean_rel_error, True), _fmt(r.std_rel_error, True), _fmt(r.mean_covered, True),
+             _fmt(r.bound_holds, True), _fmt(r.ks_mean), _fmt(r.ks_within_dkw, True), _fmt(r.tail_bound),
+             _fmt(r.rank_loss_std), _fmt(r.corr_std)) for r in cmp.rows]
+    if rows:
+        print(table(rows, ["bound", "mean rel.err", "std rel.err", "CI covers mean", "|EΔ| ≤ bound",
+                           "KS", f"KS ≤ DKW {cmp.dkw_band:.3f}", f"P(|Δ|≥ε) bound", "rank loss", "corr(std)"]))
+    print(f"empirical P(|Δ| ≥ {e['eps']:.4g}) = {e['rate']:.4g} ({100 * cmp.confidence:.0f}% Clopper-Pearson "
+          f"{e['lo']:.4g}-{e['hi']:.4g}, {e['n']} samples)")
+    if cmp.uncovered:
+        print("not covered by any bound: " + ", ".join(cmp.uncovered))
+    print(f"wrote {out / 'compare.png'} and {out / 'compare.json'}")
+    return 0
