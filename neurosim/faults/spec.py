@@ -9,6 +9,7 @@ Text syntax (command line, ``--fault``)::
     core:intermittent:0.05:p_on=0.1:p_off=0.5
     synapse:intermittent:0.02:burst=4:duty=0.25
     synapse:permanent:profile          # the profile's literature rate (faults.synapse_stuck0)
+    synapse:permanent:0.01:group=5     # chips 0-4, 5-9, ... share their faults (common cause)
 
 TOML form (``--faults FILE.toml``)::
 
@@ -64,6 +65,9 @@ class FaultSpec:
     p_on, p_off : float in (0, 1]
         Intermittent transition probabilities per inference (or give
         ``burst`` >= 1 and ``duty`` in (0, 1)).
+    group : int >= 1
+        Permanent faults only: consecutive groups of ``group`` chip instances
+        share one draw (common-cause faults, e.g. chips of one wafer or lot).
     """
 
     site: str
@@ -73,8 +77,9 @@ class FaultSpec:
     value: str = "stuck0"
     p_on: float | None = None
     p_off: float | None = None
+    group: int = 1
 
-    def __init__(self, site, mode, rate, layers=None, value="stuck0", **params):
+    def __init__(self, site, mode, rate, layers=None, value="stuck0", group=1, **params):
         label = f"{site}:{value}:{mode}"
         if site not in SITES:
             raise ConfigError(f"Fault 'site' must be one of {', '.join(SITES)}. Got {site!r}.")
@@ -101,6 +106,14 @@ class FaultSpec:
             if not layers or min(layers) < lo:
                 raise ConfigError(f"The 'layers' of fault '{label}' must be integers >= {lo}. Got {list(layers)!r}.")
         p_on, p_off = _markov_params(label, mode, params)
+        try:
+            group = int(group)
+        except (TypeError, ValueError):
+            raise ConfigError(f"The 'group' of fault '{label}' must be an integer >= 1. Got {group!r}.") from None
+        if group < 1:
+            raise ConfigError(f"The 'group' of fault '{label}' must be an integer >= 1. Got {group!r}.")
+        if group > 1 and mode != "permanent":
+            raise ConfigError(f"'group' (chips sharing one fault draw) applies to permanent faults only; remove it from '{label}'.")
         object.__setattr__(self, "site", site)
         object.__setattr__(self, "mode", mode)
         object.__setattr__(self, "rate", rate)
@@ -108,6 +121,7 @@ class FaultSpec:
         object.__setattr__(self, "value", value)
         object.__setattr__(self, "p_on", p_on)
         object.__setattr__(self, "p_off", p_off)
+        object.__setattr__(self, "group", group)
 
     @property
     def label(self) -> str:
@@ -141,6 +155,8 @@ class FaultSpec:
             s += ":layers=" + ",".join(str(v) for v in self.layers)
         if self.mode == "intermittent":
             s += f":p_on={self.p_on!r}:p_off={self.p_off!r}"
+        if self.group > 1:
+            s += f":group={self.group}"
         return s
 
     def to_dict(self) -> dict:
@@ -148,6 +164,8 @@ class FaultSpec:
              "layers": list(self.layers) if self.layers is not None else None}
         if self.mode == "intermittent":
             d.update(p_on=self.p_on, p_off=self.p_off)
+        if self.group > 1:
+            d["group"] = self.group
         return d
 
     @classmethod
@@ -157,7 +175,7 @@ class FaultSpec:
         if missing:
             raise ConfigError(f"Fault entry {d!r} is missing {', '.join(missing)}; give site, mode and rate.")
         return cls(d.pop("site"), d.pop("mode"), d.pop("rate"), layers=d.pop("layers", None),
-                   value=d.pop("value", "stuck0"), **d)
+                   value=d.pop("value", "stuck0"), group=d.pop("group", 1), **d)
 
 
 def _markov_params(label, mode, params):
@@ -217,7 +235,9 @@ def parse_fault(text: str, profile=None) -> FaultSpec:
         if "=" not in item:
             raise ConfigError(f"Fault spec {text!r}: parameter {item!r} must be KEY=VALUE (e.g. layers=0,1 or p_on=0.1).")
         k, v = (s.strip() for s in item.split("=", 1))
-        if k == "layers":
+        if k == "group":
+            kw["group"] = v
+        elif k == "layers":
             try:
                 kw["layers"] = tuple(int(t) for t in v.split(",") if t.strip())
             except ValueError:

@@ -166,7 +166,7 @@ def _events(spec, key, site_layer, n_sites, chips, inputs):
     if spec.mode == "transient":
         return E.transient_events(chips, inputs, key, salt, n_sites, sc)
     if spec.mode == "permanent":
-        return E.permanent_events(chips, key, salt, n_sites, sc)
+        return E.permanent_events(chips // spec.group, key, salt, n_sites, sc)
     return E.intermittent_events(chips, inputs, key, salt, n_sites, sc, inv_rate(spec.p_on),
                                  inv_rate(spec.p_off), spec.duty)
 
@@ -358,7 +358,8 @@ def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk
         for slot in slots:
             n_sites = (plan.mapping.n_cores if s.site == "core" else
                        plan.net.sizes[slot] if s.site == "neuron" else plan.net.weights[slot - 1].size)
-            counts[:, k, slot] = E.chip_site_counts(chips, key, _salt(s.site, slot), n_sites, inv_rate(s.rate))
+            counts[:, k, slot] = E.chip_site_counts(chips // s.group, key, _salt(s.site, slot), n_sites,
+                                                    inv_rate(s.rate))
     config = {
         "faults": [s.to_dict() for s in _as_specs(faults)],
         "n_chips": n_chips, "n_inputs": B, "seed": entropy,
