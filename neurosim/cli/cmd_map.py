@@ -24,12 +24,18 @@ def run(args):
 
     out = check_output_path(args.output)
     net = load_network(args.model)
-    try:
+    if args.inputs or args.dataset:
         x, labels = load_inputs(args, net)
-    except Exception:
-        if args.inputs or args.dataset:
-            raise
-        x, labels = None, None
+    else:
+        from ..io import load_bundled_data
+
+        x, labels = load_bundled_data(args.model)
+        if x is not None:  # bundled data: apply --limit through the common loader
+            x, labels = load_inputs(args, net)
+        elif args.limit is not None and args.limit < 1:
+            from ..errors import ConfigError
+
+            raise ConfigError(f"'--limit' must be >= 1. Got {args.limit}.")
     _, m = load_target(args, x_sample=x)
     s = m.summary()
     if x is not None and labels is not None:
@@ -48,7 +54,7 @@ def run(args):
         return 0
     print(f"{net.name} {list(net.sizes)} on '{m.profile.name}': {s['tiles']} tiles on {s['cores_used']} "
           f"of {s['cores_available']} cores ({s['chips_used']} chip(s)), "
-          f"weights {m.profile.weight_bits or 'float'}-bit {m.profile.weight_scaling}")
+          + ("float weights" if not m.profile.weight_bits else f"weights {m.profile.weight_bits}-bit {m.profile.weight_scaling}"))
     rows = [(l["layer"], f"{l['shape'][0]}x{l['shape'][1]}", l["tiles"], f"{l['tile_grid'][0]}x{l['tile_grid'][1]}",
              l["cores"], f"{l['first_core']}-{l['last_core']}", f"{100 * l['crossbar_utilisation']:.1f}%",
              f"{l['max_quant_error']:.3g}", f"{l['max_quant_step']:.3g}") for l in s["layers"]]

@@ -48,7 +48,10 @@ def open_for_read(path, kind: str, max_version: int) -> h5py.File:
         raise FileFormatError(
             f"'{p}' is not a neurosim {kind} file (its type is {found!r}); pass a file written by neurosim."
         )
-    version = int(f.attrs.get("format_version", -1))
+    if "format_version" not in f.attrs:
+        f.close()
+        raise FileFormatError(f"'{p}' has no format_version attribute; it was not written by neurosim. Re-create it with neurosim.")
+    version = int(f.attrs["format_version"])
     if not 1 <= version <= max_version:
         f.close()
         raise FileFormatError(

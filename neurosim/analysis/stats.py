@@ -1,0 +1,745 @@
+"""Statistics for fault-injection campaigns: intervals, bands, sample sizes.
+
+Every function here is a pure function of arrays and scalars (numpy + scipy
+only) and validates its user input with :class:`neurosim.errors.ConfigError`.
+
+Contents
+--------
+- Binomial proportions (e.g. the per-chip failure rate
+  ``q = P(||Δ||_∞ ≥ eps)``): :func:`clopper_pearson` (exact) and
+  :func:`wilson_interval` (score). Near 0 and 1 the Wald interval
+  ``p̂ ± z sqrt(p̂(1-p̂)/n)`` collapses to a point and must not be used
+  [BCD2001]_; neither function implements it.
+- :func:`empirical_tail`: estimate and Clopper–Pearson interval of
+  ``P(|Δ| ≥ eps)`` from Monte Carlo samples; its one-sided upper limit is
+  the per-copy failure probability to feed to
+  :func:`neurosim.analysis.planner.plan_replicas`.
+- Moments: :func:`mean_ci` (normal approximation) and :func:`std_ci`
+  (chi-square, assumes normal samples).
+- Whole distributions: :func:`dkw_epsilon` / :func:`dkw_sample_size` (the
+  Dvoretzky–Kiefer–Wolfowitz band with Massart's constant) and
+  :func:`ks_distance_normal` (exact sup-distance to a normal law, e.g. the
+  one predicted by bound b3/b4).
+- :func:`leveugle_sample_size`: statistical fault-injection sample size.
+- :func:`rank_loss`: fraction of misordered pairs, as in the paper's code.
+
+Decisions (recorded here so reviewers and users can find them)
+--------------------------------------------------------------
+1. ``clopper_pearson`` edge cases use closed forms: for ``k = 0`` the upper
+   limit is ``1 - a**(1/n)`` and the lower limit is exactly 0; for ``k = n``
+   the lower limit is ``a**(1/n)`` and the upper limit exactly 1
+   (``a = alpha/2`` two-sided, ``alpha`` one-sided). ``side="upper"`` means
+   a one-sided *upper* confidence bound, returned as ``(0, hi)``;
+   ``side="lower"`` returns ``(lo, 1)``.
+2. ``mean_ci`` uses the normal quantile ``z`` (not Student's t), as its name
+   "normal approximation" says; with fewer than ~30 samples the interval is
+   too narrow. ``std_ci`` is exact only for i.i.d. *normal* samples; error
+   distributions under faults are often a point mass at 0 plus heavy tails,
+   for which the chi-square interval can badly under-cover. Prefer the
+   DKW band or bootstrap then.
+3. ``ks_distance_normal`` with ``std == 0`` compares with the point mass at
+   ``mean`` (CDF ``1[x ≥ mean]``); the supremum is then
+   ``max(#{x < mean}, #{x > mean}) / n`` exactly.
+4. ``leveugle_sample_size`` uses the *rounded* normal quantiles that
+   Leveugle et al. use (1.645, 1.96 and 2.58 for 90 %, 95 % and 99 %); with
+   them the large-N limits for ``e = 1 %`` are exactly 9,604 (95 %) and
+   16,641 (99 %), the published numbers. Any other confidence level uses the
+   exact quantile ``Φ⁻¹(1 - (1 - confidence)/2)``; pass ``t=`` to override
+   (e.g. ``t=2.5758`` gives 16,587 at 99 %). The result is rounded *up*
+   after discarding floating-point noise of relative size 1e-12, so that
+   2.58² · 0.25 / 0.01² = 16,641 is not reported as 16,642.
+5. ``rank_loss`` counts a pair as concordant only if both arrays order it
+   strictly the same way; every tie (in either array) is discordant. This is
+   exactly the paper's helper ``rank_loss`` (LPD-EPFL/nn-fault-tolerance,
+   ``fault_tolerance/helpers.py``) whenever ``a`` has no ties; with ties in
+   ``a`` their result depends on ``np.argsort``'s arbitrary order among tied
+   entries, ours is the conservative, order-independent choice.
+
+References
+----------
+.. [CP1934] C. J. Clopper, E. S. Pearson, "The use of confidence or fiducial
+   limits illustrated in the case of the binomial", Biometrika 26(4),
+   404–413, 1934.
+.. [W1927] E. B. Wilson, "Probable inference, the law of succession, and
+   statistical inference", JASA 22(158), 209–212, 1927.
+.. [BCD2001] L. D. Brown, T. T. Cai, A. DasGupta, "Interval estimation for a
+   binomial proportion", Statistical Science 16(2), 101–133, 2001.
+.. [DKW1956] A. Dvoretzky, J. Kiefer, J. Wolfowitz, "Asymptotic minimax
+   character of the sample distribution function ...", Ann. Math. Statist.
+   27(3), 642–669, 1956.
+.. [M1990] P. Massart, "The tight constant in the Dvoretzky–Kiefer–Wolfowitz
+   inequality", Ann. Probab. 18(3), 1269–1283, 1990.
+.. [L2009] R. Leveugle, A. Calvez, P. Maistri, P. Vanhauwaert, "Statistical
+   fault injection: quantified error and confidence", DATE 2009, 502–506,
+   doi:10.1109/DATE.2009.5090716.
+.. [EM2019] E. M. El Mhamdi, R. Guerraoui, A. Kucharavy, S. Volodin, "The
+   probabilistic fault tolerance of neural networks in the continuous
+   limit", arXiv:1902.01686; code: github.com/LPD-EPFL/nn-fault-tolerance.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+import numpy as np
+from scipy import special, stats
+
+from ..errors import ConfigError
+
+__all__ = [
+    "clopper_pearson",
+    "wilson_interval",
+    "mean_ci",
+    "std_ci",
+    "dkw_epsilon",
+    "dkw_sample_size",
+    "ks_distance_normal",
+    "leveugle_sample_size",
+    "LEVEUGLE_T",
+    "rank_loss",
+    "TailEstimate",
+    "empirical_tail",
+]
+
+_SIDES = ("two-sided", "upper", "lower")
+
+#: Rounded two-sided normal quantiles ``t`` used by Leveugle et al. [L2009]
+#: (keys are confidence levels).
+LEVEUGLE_T = {0.90: 1.645, 0.95: 1.96, 0.99: 2.58}
+
+#: Above this many elements :func:`rank_loss` switches from the blocked
+#: O(n²) pair count to the O(n log n) count through Kendall's tau.
+_RANK_PAIRS_MAX_N = 5000
+
+
+# ---------------------------------------------------------------------------
+# validation helpers (shared with planner.py)
+# ---------------------------------------------------------------------------
+
+def _real(value, name: str, what: str) -> float:
+    """``value`` as a finite Python float, or a ConfigError naming ``name``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ConfigError(f"The '{name}' ({what}) must be a real number. Got {value!r}.")
+    v = float(value)
+    if not math.isfinite(v):
+        raise ConfigError(f"The '{name}' ({what}) must be finite. Got {v}.")
+    return v
+
+
+def _open_unit(value, name: str, what: str, example: str) -> float:
+    """A real number strictly between 0 and 1."""
+    v = _real(value, name, what)
+    if not 0.0 < v < 1.0:
+        raise ConfigError(f"The '{name}' ({what}) must be in (0, 1), e.g. {example}. Got {value!r}.")
+    return v
+
+
+def _confidence(confidence) -> float:
+    return _open_unit(confidence, "confidence", "coverage probability of the interval", "0.95")
+
+
+def _int_array(value, name: str, what: str, minimum: int) -> np.ndarray:
+    """An integer-valued array (ints or integral floats), each >= ``minimum``."""
+    arr = np.asarray(value)
+    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise ConfigError(f"The '{name}' ({what}) must be an integer or an array of integers. Got {value!r}.")
+    if np.issubdtype(arr.dtype, np.floating):
+        if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+            bad = arr[~(np.isfinite(arr) & (arr == np.round(arr)))].ravel()[0]
+            raise ConfigError(f"The '{name}' ({what}) must hold whole numbers. Got {bad!r}.")
+    arr = arr.astype(np.int64)
+    if arr.size and arr.min() < minimum:
+        raise ConfigError(f"The '{name}' ({what}) must be >= {minimum}. Got {int(arr.min())}.")
+    return arr
+
+
+def _int_scalar(value, name: str, what: str, minimum: int) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ConfigError(f"The '{name}' ({what}) must be an integer. Got {value!r}.")
+    if isinstance(value, numbers.Integral):
+        v = int(value)
+    else:
+        f = float(value)
+        if not math.isfinite(f) or f != round(f):
+            raise ConfigError(f"The '{name}' ({what}) must be a whole number. Got {value!r}.")
+        v = int(f)
+    if v < minimum:
+        raise ConfigError(f"The '{name}' ({what}) must be >= {minimum}. Got {v}.")
+    return v
+
+
+def _counts(k, n) -> Tuple[np.ndarray, np.ndarray]:
+    """Validate and broadcast binomial counts ``0 <= k <= n``, ``n >= 1``."""
+    k = _int_array(k, "k", "number of successes", 0)
+    n = _int_array(n, "n", "number of trials", 1)
+    try:
+        k, n = np.broadcast_arrays(k, n)
+    except ValueError:
+        raise ConfigError(
+            f"The 'k' and 'n' arrays must broadcast together. Got shapes {np.shape(k)} and {np.shape(n)}."
+        ) from None
+    if np.any(k > n):
+        i = np.flatnonzero(k > n)[0]
+        raise ConfigError(
+            f"The 'k' (number of successes) must be <= 'n' (number of trials). "
+            f"Got k={int(k.flat[i])} with n={int(n.flat[i])}."
+        )
+    return k, n
+
+
+def _samples(samples, name: str = "samples") -> np.ndarray:
+    x = np.asarray(samples, dtype=np.float64) if not isinstance(samples, np.ndarray) else samples.astype(np.float64, copy=False)
+    if not np.all(np.isfinite(x)):
+        raise ConfigError(
+            f"The '{name}' must be finite; found {int(np.count_nonzero(~np.isfinite(x)))} NaN/inf values. "
+            "Drop or fix them first."
+        )
+    return x
+
+
+def _axis(x: np.ndarray, axis) -> int:
+    if x.ndim == 0:
+        raise ConfigError("The 'samples' must be an array with at least one dimension. Got a scalar.")
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, numbers.Integral) or not -x.ndim <= axis < x.ndim:
+        raise ConfigError(f"The 'axis' must be an integer in [{-x.ndim}, {x.ndim - 1}] for {x.ndim}-D samples. Got {axis!r}.")
+    return int(axis) % x.ndim
+
+
+def _out(a: np.ndarray):
+    """0-d arrays become numpy scalars, others stay arrays."""
+    return a[()] if isinstance(a, np.ndarray) and a.ndim == 0 else a
+
+
+# ---------------------------------------------------------------------------
+# binomial proportions
+# ---------------------------------------------------------------------------
+
+def clopper_pearson(k, n, confidence: float = 0.95, side: str = "two-sided"):
+    r"""Exact (Clopper–Pearson) confidence interval of a binomial proportion.
+
+    With ``alpha = 1 - confidence`` and ``a = alpha/2`` (two-sided) or
+    ``a = alpha`` (one-sided) [CP1934]_:
+
+    .. math::
+
+        \mathrm{lo} = B^{-1}(a;\, k,\, n-k+1), \qquad
+        \mathrm{hi} = B^{-1}(1-a;\, k+1,\, n-k),
+
+    with ``lo = 0`` for ``k = 0`` and ``hi = 1`` for ``k = n``. The edge
+    cases use their closed forms ``hi(k=0) = 1 - a^{1/n}`` and
+    ``lo(k=n) = a^{1/n}``. The coverage is at least ``confidence`` for every
+    true proportion (it is conservative).
+
+    Parameters
+    ----------
+    k : int or array_like of int
+        Number of successes (e.g. chips whose output error exceeded eps).
+    n : int or array_like of int
+        Number of trials, ``n >= 1``; broadcast against ``k``.
+    confidence : float, default 0.95
+        Coverage probability in (0, 1).
+    side : {"two-sided", "upper", "lower"}
+        ``"upper"``: one-sided upper bound, returned as ``(0, hi)``;
+        ``"lower"``: one-sided lower bound, returned as ``(lo, 1)``.
+
+    Returns
+    -------
+    lo, hi : float or ndarray
+        Interval limits, shaped like ``broadcast(k, n)``.
+
+    Raises
+    ------
+    ConfigError
+        If ``k``/``n`` are not whole numbers with ``0 <= k <= n``, ``n >= 1``,
+        ``confidence`` is not in (0, 1) or ``side`` is unknown.
+
+    Examples
+    --------
+    >>> lo, hi = clopper_pearson(0, 100, side="upper")   # "rule of three"-like
+    >>> round(float(hi), 4)
+    0.0295
+    """
+    conf = _confidence(confidence)
+    if side not in _SIDES:
+        raise ConfigError(f"The 'side' of the interval must be one of {', '.join(_SIDES)}. Got {side!r}.")
+    k, n = _counts(k, n)
+    alpha = 1.0 - conf
+    a = alpha / 2.0 if side == "two-sided" else alpha
+    kf, nf = k.astype(np.float64), n.astype(np.float64)
+    lo = np.zeros(k.shape)
+    hi = np.ones(k.shape)
+    if side in ("two-sided", "lower"):
+        inner = (k > 0) & (k < n)
+        # safe shape parameters where the edge forms apply (avoids beta(0, .))
+        lo = np.where(inner, stats.beta.ppf(a, np.where(inner, kf, 1.0), nf - kf + 1.0), lo)
+        lo = np.where(k == n, np.exp(np.log(a) / nf), lo)
+        lo = np.where(k == 0, 0.0, lo)
+    if side in ("two-sided", "upper"):
+        inner = (k > 0) & (k < n)
+        hi = np.where(inner, stats.beta.ppf(1.0 - a, kf + 1.0, np.where(inner, nf - kf, 1.0)), hi)
+        hi = np.where(k == 0, -np.expm1(np.log(a) / nf), hi)
+        hi = np.where(k == n, 1.0, hi)
+    return _out(lo), _out(hi)
+
+
+def wilson_interval(k, n, confidence: float = 0.95):
+    r"""Wilson score interval of a binomial proportion [W1927]_.
+
+    With ``p̂ = k/n`` and ``z = Φ⁻¹(1 - (1-confidence)/2)``:
+
+    .. math::
+
+        \frac{k + z^2/2}{n + z^2} \pm \frac{z}{n + z^2}
+        \sqrt{\frac{k(n-k)}{n} + \frac{z^2}{4}}.
+
+    Unlike Wald, it behaves well near 0 and 1 [BCD2001]_ but its coverage can
+    dip slightly below nominal; use :func:`clopper_pearson` when a guarantee
+    is needed. ``lo`` is exactly 0 for ``k = 0`` and ``hi`` exactly 1 for
+    ``k = n`` (the formula gives these up to rounding).
+
+    Parameters
+    ----------
+    k, n : int or array_like of int
+        Successes and trials, ``0 <= k <= n``, ``n >= 1`` (broadcast).
+    confidence : float, default 0.95
+        Nominal coverage in (0, 1).
+
+    Returns
+    -------
+    lo, hi : float or ndarray
+    """
+    conf = _confidence(confidence)
+    k, n = _counts(k, n)
+    z = stats.norm.ppf(0.5 + conf / 2.0)
+    kf, nf = k.astype(np.float64), n.astype(np.float64)
+    z2 = z * z
+    centre = (kf + z2 / 2.0) / (nf + z2)
+    half = z / (nf + z2) * np.sqrt(kf * (nf - kf) / nf + z2 / 4.0)
+    lo = np.clip(centre - half, 0.0, 1.0)
+    hi = np.clip(centre + half, 0.0, 1.0)
+    lo = np.where(k == 0, 0.0, lo)
+    hi = np.where(k == n, 1.0, hi)
+    return _out(lo), _out(hi)
+
+
+@dataclass(frozen=True)
+class TailEstimate:
+    """Monte Carlo estimate of a tail probability ``P(|Δ| ≥ eps)``."""
+
+    k: object
+    """Number of samples with ``|Δ| ≥ eps`` (int or integer array)."""
+    n: int
+    """Number of samples."""
+    estimate: object
+    """Point estimate ``k / n``."""
+    lo: object
+    """Lower Clopper–Pearson limit (0 for ``side="upper"``)."""
+    hi: object
+    """Upper Clopper–Pearson limit (1 for ``side="lower"``)."""
+    eps: float
+    """Threshold the samples were compared with."""
+    confidence: float
+    """Coverage probability of ``[lo, hi]``."""
+    side: str
+    """``"two-sided"``, ``"upper"`` or ``"lower"``."""
+
+
+def empirical_tail(abs_values, eps: float, confidence: float = 0.95, side: str = "two-sided", axis: Optional[int] = None) -> TailEstimate:
+    r"""Estimate ``P(|Δ| ≥ eps)`` with an exact Clopper–Pearson interval.
+
+    ``k = #{i : |Δ_i| ≥ eps}`` out of ``n`` i.i.d. samples; the interval is
+    :func:`clopper_pearson` ``(k, n, confidence, side)``. For the replica
+    planner pass the per-chip worst error ``max_j |Δ_j|`` and use
+    ``side="upper"``: ``hi`` is then a ``confidence``-level upper bound on
+    the per-copy failure probability ``q``.
+
+    Parameters
+    ----------
+    abs_values : array_like
+        Non-negative magnitudes ``|Δ|`` (e.g. ``np.abs(result.delta).max(-1)``).
+    eps : float
+        Threshold, ``eps >= 0``.
+    confidence : float, default 0.95
+    side : {"two-sided", "upper", "lower"}
+    axis : int or None, default None
+        None pools every element into one sample; an integer counts along
+        that axis and returns arrays for the remaining dimensions.
+
+    Returns
+    -------
+    TailEstimate
+    """
+    eps_v = _real(eps, "eps", "error threshold")
+    if eps_v < 0:
+        raise ConfigError(f"The 'eps' (error threshold) must be >= 0. Got {eps!r}.")
+    x = _samples(abs_values, "abs_values")
+    if np.any(x < 0):
+        raise ConfigError(
+            f"The 'abs_values' must be non-negative magnitudes |Δ|; found minimum {float(x.min())!r}. "
+            "Pass np.abs(delta)."
+        )
+    if axis is None:
+        x = x.ravel()
+        ax = 0
+    else:
+        ax = _axis(x, axis)
+    n = x.shape[ax] if x.ndim else 0
+    if n < 1:
+        raise ConfigError("The 'abs_values' must hold at least one sample. Got an empty array.")
+    k = np.count_nonzero(x >= eps_v, axis=ax)
+    lo, hi = clopper_pearson(k, n, confidence, side)
+    est = np.asarray(k, dtype=np.float64) / n
+    return TailEstimate(k=_out(np.asarray(k)), n=int(n), estimate=_out(est), lo=lo, hi=hi,
+                        eps=eps_v, confidence=float(confidence), side=side)
+
+
+# ---------------------------------------------------------------------------
+# moments
+# ---------------------------------------------------------------------------
+
+def mean_ci(samples, confidence: float = 0.95, axis: int = 0):
+    r"""Mean with a normal-approximation confidence interval.
+
+    ``mean ± z · s / sqrt(n)`` with the sample standard deviation ``s``
+    (``ddof=1``) and ``z = Φ⁻¹(1 - (1-confidence)/2)``. Valid by the central
+    limit theorem for large ``n`` (rule of thumb n ≥ 30, more for skewed or
+    heavy-tailed Δ); too narrow for small ``n`` (it does not use Student's t).
+
+    Parameters
+    ----------
+    samples : array_like
+        At least two samples along ``axis``; finite.
+    confidence : float, default 0.95
+    axis : int, default 0
+        Axis holding the samples.
+
+    Returns
+    -------
+    mean, lo, hi, stderr : float or ndarray
+        Shaped like ``samples`` without ``axis``.
+    """
+    conf = _confidence(confidence)
+    x = _samples(samples)
+    ax = _axis(x, axis)
+    n = x.shape[ax]
+    if n < 2:
+        raise ConfigError(f"The 'samples' must hold at least 2 values along axis {axis} to estimate a standard error. Got {n}.")
+    mean = x.mean(axis=ax)
+    stderr = x.std(axis=ax, ddof=1) / math.sqrt(n)
+    z = stats.norm.ppf(0.5 + conf / 2.0)
+    return _out(mean), _out(mean - z * stderr), _out(mean + z * stderr), _out(stderr)
+
+
+def std_ci(samples, confidence: float = 0.95, axis: int = 0):
+    r"""Standard deviation with a chi-square confidence interval.
+
+    Assumes i.i.d. **normal** samples, for which
+    ``(n-1) s² / σ² ~ χ²_{n-1}``; then
+
+    .. math::
+
+        \sigma \in \left[ s\sqrt{\tfrac{n-1}{\chi^2_{n-1,\,1-\alpha/2}}},\;
+                          s\sqrt{\tfrac{n-1}{\chi^2_{n-1,\,\alpha/2}}} \right].
+
+    The interval is not robust to non-normality: with excess kurtosis (e.g.
+    Δ that is 0 on most chips and large on a few) its coverage can be far
+    below ``confidence``. Check normality first (:func:`ks_distance_normal`).
+
+    Parameters
+    ----------
+    samples : array_like
+        At least two finite samples along ``axis``.
+    confidence : float, default 0.95
+    axis : int, default 0
+
+    Returns
+    -------
+    std, lo, hi : float or ndarray
+        Sample standard deviation (``ddof=1``) and the interval limits.
+    """
+    conf = _confidence(confidence)
+    x = _samples(samples)
+    ax = _axis(x, axis)
+    n = x.shape[ax]
+    if n < 2:
+        raise ConfigError(f"The 'samples' must hold at least 2 values along axis {axis} to estimate a spread. Got {n}.")
+    s = x.std(axis=ax, ddof=1)
+    alpha = 1.0 - conf
+    df = n - 1
+    lo = s * np.sqrt(df / stats.chi2.ppf(1.0 - alpha / 2.0, df))
+    hi = s * np.sqrt(df / stats.chi2.ppf(alpha / 2.0, df))
+    return _out(s), _out(lo), _out(hi)
+
+
+# ---------------------------------------------------------------------------
+# whole distributions
+# ---------------------------------------------------------------------------
+
+def dkw_epsilon(n, alpha: float = 0.05):
+    r"""Half-width of the Dvoretzky–Kiefer–Wolfowitz confidence band.
+
+    For ``n`` i.i.d. samples with empirical CDF ``F_n`` [DKW1956]_ with
+    Massart's tight constant [M1990]_:
+
+    .. math::
+
+        P\left(\sup_x |F_n(x) - F(x)| > \varepsilon\right) \le 2 e^{-2 n \varepsilon^2},
+        \qquad \varepsilon = \sqrt{\frac{\ln(2/\alpha)}{2n}},
+
+    so ``F`` lies within ``F_n ± ε`` everywhere with probability at least
+    ``1 - alpha``. Exact level for continuous ``F``, conservative otherwise.
+
+    Parameters
+    ----------
+    n : int or array_like of int
+        Sample size(s), ``n >= 1``.
+    alpha : float, default 0.05
+        Error probability in (0, 1).
+
+    Returns
+    -------
+    float or ndarray
+    """
+    a = _open_unit(alpha, "alpha", "error probability of the band", "0.05")
+    n = _int_array(n, "n", "number of samples", 1)
+    return _out(np.sqrt(math.log(2.0 / a) / (2.0 * n.astype(np.float64))))
+
+
+def dkw_sample_size(eps: float, alpha: float = 0.05) -> int:
+    r"""Smallest ``n`` whose DKW band half-width is at most ``eps``.
+
+    ``n = ceil(ln(2/alpha) / (2 eps²))``, the inverse of :func:`dkw_epsilon`.
+
+    Parameters
+    ----------
+    eps : float
+        Band half-width in (0, 1).
+    alpha : float, default 0.05
+
+    Returns
+    -------
+    int
+    """
+    e = _open_unit(eps, "eps", "half-width of the CDF band", "0.01")
+    a = _open_unit(alpha, "alpha", "error probability of the band", "0.05")
+    x = math.log(2.0 / a) / (2.0 * e * e)
+    n = max(1, math.ceil(x * (1.0 - 1e-12)))
+    while math.sqrt(math.log(2.0 / a) / (2.0 * n)) > e:  # guard the rounding
+        n += 1
+    return n
+
+
+def ks_distance_normal(samples, mean, std, axis: int = 0):
+    r"""Exact Kolmogorov distance between the empirical CDF and a normal law.
+
+    .. math::
+
+        D = \sup_x |F_n(x) - \Phi((x - \mu)/\sigma)|
+          = \max_i \max\left(\tfrac{i}{n} - \Phi(z_{(i)}),\;
+                             \Phi(z_{(i)}) - \tfrac{i-1}{n}\right),
+
+    evaluated on both sides of every step of ``F_n`` (sorted samples
+    ``x_(1) ≤ … ≤ x_(n)``); ties are handled because the largest index of a
+    tied run gives ``F_n(x)`` and the smallest gives ``F_n(x-)``. For
+    ``std == 0`` the reference is the point mass at ``mean`` and
+    ``D = max(#{x < mean}, #{x > mean}) / n`` exactly.
+
+    Compare ``D`` with :func:`dkw_epsilon` to test the normal law predicted by
+    bounds b3/b4 (``mean``, ``std``) against Monte Carlo Δ.
+
+    Parameters
+    ----------
+    samples : array_like
+        Finite samples, at least one along ``axis``.
+    mean, std : float or array_like
+        Parameters of the normal law, broadcast against ``samples`` without
+        ``axis``; ``std >= 0``.
+    axis : int, default 0
+
+    Returns
+    -------
+    float or ndarray
+        ``D`` in [0, 1], shaped like ``samples`` without ``axis``.
+    """
+    x = _samples(samples)
+    ax = _axis(x, axis)
+    x = np.moveaxis(x, ax, 0)
+    n = x.shape[0]
+    if n < 1:
+        raise ConfigError("The 'samples' must hold at least one value. Got an empty array.")
+    mu = _samples(mean, "mean")
+    sd = _samples(std, "std")
+    if np.any(sd < 0):
+        raise ConfigError(f"The 'std' (standard deviation of the normal law) must be >= 0. Got {float(sd.min())!r}.")
+    try:
+        mu = np.broadcast_to(mu, x.shape[1:])
+        sd = np.broadcast_to(sd, x.shape[1:])
+    except ValueError:
+        raise ConfigError(
+            f"The 'mean' and 'std' must broadcast to the samples' shape without the sample axis {x.shape[1:]}. "
+            f"Got shapes {np.shape(mean)} and {np.shape(std)}."
+        ) from None
+    xs = np.sort(x, axis=0)
+    degenerate = sd == 0
+    z = (xs - mu) / np.where(degenerate, 1.0, sd)
+    cdf = special.ndtr(z)
+    i = np.arange(1, n + 1, dtype=np.float64).reshape((n,) + (1,) * (x.ndim - 1))
+    d = np.maximum((i / n - cdf).max(axis=0), (cdf - (i - 1) / n).max(axis=0))
+    if np.any(degenerate):
+        below = np.count_nonzero(x < mu, axis=0) / n
+        above = np.count_nonzero(x > mu, axis=0) / n
+        d = np.where(degenerate, np.maximum(below, above), d)
+    return _out(np.asarray(d, dtype=np.float64))
+
+
+# ---------------------------------------------------------------------------
+# sample sizes
+# ---------------------------------------------------------------------------
+
+def leveugle_sample_size(N, e: float, confidence: float = 0.95, p: float = 0.5, t: Optional[float] = None) -> int:
+    r"""Number of fault injections for a margin of error ``e`` [L2009]_.
+
+    Sampling ``n`` of ``N`` possible faults without replacement, the
+    proportion of failing faults is within ``±e`` of the true one with the
+    given confidence (normal approximation) when
+
+    .. math::
+
+        n = \frac{N}{1 + e^2 \frac{N-1}{t^2 p (1-p)}}
+        \;\xrightarrow{N\to\infty}\; \frac{t^2 p(1-p)}{e^2},
+
+    rounded up. ``p = 0.5`` is the conservative (largest-n) choice.
+    ``t`` is the paper's rounded quantile from :data:`LEVEUGLE_T` for 90 %,
+    95 % and 99 % (1.645, 1.96, 2.58 — this reproduces the published
+    16,641 for 99 %/±1 % and 9,604 for 95 %/±1 %) and the exact normal
+    quantile for any other level.
+
+    Parameters
+    ----------
+    N : int, None or inf
+        Population size (number of possible faults); None or ``inf`` gives
+        the large-N limit.
+    e : float
+        Margin of error in (0, 1), e.g. 0.01 for ±1 %.
+    confidence : float, default 0.95
+        Confidence level in (0, 1).
+    p : float, default 0.5
+        Assumed proportion in (0, 1).
+    t : float, optional
+        Override the quantile (e.g. ``scipy.stats.norm.ppf(0.995)``).
+
+    Returns
+    -------
+    int
+        Sample size, at most ``N``.
+
+    Examples
+    --------
+    >>> leveugle_sample_size(None, 0.01, 0.99), leveugle_sample_size(None, 0.01, 0.95)
+    (16641, 9604)
+    """
+    e_v = _open_unit(e, "e", "margin of error", "0.01 for ±1%")
+    conf = _confidence(confidence)
+    p_v = _open_unit(p, "p", "assumed failing proportion", "0.5")
+    if t is None:
+        t_v = next((tv for c, tv in LEVEUGLE_T.items() if abs(c - conf) < 1e-12), None)
+        if t_v is None:
+            t_v = float(stats.norm.ppf(0.5 + conf / 2.0))
+    else:
+        t_v = _real(t, "t", "normal quantile of the confidence level")
+        if t_v <= 0:
+            raise ConfigError(f"The 't' (normal quantile of the confidence level) must be > 0, e.g. 1.96. Got {t!r}.")
+    limit = t_v * t_v * p_v * (1.0 - p_v) / (e_v * e_v)
+    if N is None or (isinstance(N, numbers.Real) and not isinstance(N, bool) and math.isinf(float(N)) and float(N) > 0):
+        n_real = limit
+        N_int = None
+    else:
+        N_int = _int_scalar(N, "N", "population size: number of possible faults", 1)
+        n_real = N_int / (1.0 + (N_int - 1) / limit)
+    n = max(1, math.ceil(n_real * (1.0 - 1e-12)))
+    return min(n, N_int) if N_int is not None else n
+
+
+# ---------------------------------------------------------------------------
+# ranking
+# ---------------------------------------------------------------------------
+
+def _concordant_pairs_blocked(a: np.ndarray, b: np.ndarray, block: int = 512) -> int:
+    """Number of pairs i<j with sign(a_i-a_j) * sign(b_i-b_j) > 0, O(n²)."""
+    n = a.size
+    total = 0
+    for s in range(0, n, block):
+        e = min(n, s + block)
+        sa = np.sign(a[s:e, None] - a[None, :])
+        sb = np.sign(b[s:e, None] - b[None, :])
+        total += int(np.count_nonzero(sa * sb > 0))
+    return total // 2  # every unordered pair was counted twice
+
+
+def _tied_pairs(*cols: np.ndarray) -> int:
+    """Number of pairs equal in every given column."""
+    if len(cols) == 1:
+        _, c = np.unique(cols[0], return_counts=True)
+    else:
+        _, c = np.unique(np.stack(cols, axis=1), axis=0, return_counts=True)
+    c = c.astype(np.int64)
+    return int((c * (c - 1) // 2).sum())
+
+
+def _concordant_pairs_kendall(a: np.ndarray, b: np.ndarray) -> int:
+    """Same count in O(n log n), from Kendall's tau-b and tie counts."""
+    n = a.size
+    n0 = n * (n - 1) // 2
+    ta, tb, tab = _tied_pairs(a), _tied_pairs(b), _tied_pairs(a, b)
+    if ta == n0 or tb == n0:
+        return 0
+    tau = stats.kendalltau(a, b, variant="b").statistic
+    c_minus_d = tau * math.sqrt(float(n0 - ta) * float(n0 - tb))
+    c_plus_d = n0 - ta - tb + tab
+    return int(round((c_plus_d + c_minus_d) / 2.0))
+
+
+def rank_loss(a, b) -> float:
+    r"""Fraction of pairs ordered one way by ``a`` and not the same way by ``b``.
+
+    .. math::
+
+        \mathrm{RL}(a, b) = \frac{\#\{i<j : (a_i - a_j)(b_i - b_j) \le 0\}}{n(n-1)/2},
+
+    i.e. one minus the fraction of strictly concordant pairs; a tie in
+    either array counts as discordant. This is the paper's rank loss
+    [EM2019]_ (``helpers.rank_loss``) when ``a`` has no ties (see the module
+    docstring). 0 means identical strict orderings, 1 means reversed (or
+    all tied).
+
+    Parameters
+    ----------
+    a, b : array_like
+        Same number of finite elements, at least 2; flattened (as in the
+        paper's code). Typically ``a`` = experiment, ``b`` = bound.
+
+    Returns
+    -------
+    float
+
+    Notes
+    -----
+    Up to 5,000 elements the pairs are counted directly in blocks (O(n²)
+    time, O(n) memory per block); above that through Kendall's tau-b plus
+    tie counts (O(n log n)), which gives the same integer count.
+    """
+    x = _samples(a, "a").ravel()
+    y = _samples(b, "b").ravel()
+    if x.size != y.size:
+        raise ConfigError(f"The 'a' and 'b' must have the same number of elements. Got {x.size} and {y.size}.")
+    n = x.size
+    if n < 2:
+        raise ConfigError(f"The 'a' and 'b' must hold at least 2 elements to form a pair. Got {n}.")
+    n0 = n * (n - 1) // 2
+    if n <= _RANK_PAIRS_MAX_N:
+        conc = _concordant_pairs_blocked(x, y)
+    else:
+        conc = _concordant_pairs_kendall(x, y)
+    return (n0 - conc) / n0
