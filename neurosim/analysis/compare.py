@@ -40,7 +40,7 @@ def effective_rates(faults, n_layers: int):
         rate = s.rate * (s.duty if s.mode == "intermittent" else 1.0)
         target = pn if s.site == "neuron" else ps
         for l in s.resolve_layers(n_layers):
-            target[l] = 1.0 - (1.0 - target.get(l, 0.0)) * (1.0 - rate)
+            target[l] = rate if l not in target else 1.0 - (1.0 - target[l]) * (1.0 - rate)
     return pn, ps, unc
 
 
