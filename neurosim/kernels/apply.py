@@ -83,3 +83,31 @@ def dead_core_neurons(Y, dead_ptr, dead, core_neuron_ptr, neuron_layer, neuron_i
             for q in range(core_neuron_ptr[k], core_neuron_ptr[k + 1]):
                 if neuron_layer[q] == layer:
                     Y[r, neuron_index[q]] = 0.0
+
+
+@jit
+def stuck_neurons_recorded(Y, ptr, cells):
+    """As :func:`stuck_neurons`; returns the values the stuck neurons had (0 if already stuck)."""
+    old = np.empty(cells.size)
+    for r in range(ptr.size - 1):
+        for e in range(ptr[r], ptr[r + 1]):
+            old[e] = Y[r, cells[e]]
+            Y[r, cells[e]] = 0.0
+    return old
+
+
+@jit
+def remove_inputs(Z, WT, ptr, cells, old, rows):
+    """``Z[r] -= old * WT[i]`` for each stuck input ``i`` of the selected rows.
+
+    Turns the clean pre-activations of a row into those of the same row with
+    some inputs stuck at 0, without the dense product (``WT`` is ``W.T``).
+    """
+    for q in range(rows.size):
+        r = rows[q]
+        for e in range(ptr[r], ptr[r + 1]):
+            v = old[e]
+            if v != 0.0:
+                i = cells[e]
+                for o in range(WT.shape[1]):
+                    Z[r, o] -= v * WT[i, o]

@@ -175,10 +175,12 @@ def _run_block(plan: _Plan, x, chips, inputs, events_out, zcache=None, zstore=No
     """Faulty forward pass of one block (<= ROW_BLOCK rows); returns outputs (nv, n_out).
 
     ``zcache[l-1]`` (optional) holds the clean pre-activations ``z_l`` of every
-    input: while no row of the block has been touched by a fault, layer ``l``
-    copies them instead of running the matrix product (bit-identical, since
-    they come from the same fixed-shape product). ``zstore`` (optional) is
-    filled with this block's pre-activations (used by the clean pass).
+    input. A row whose layer input is still clean, or clean except for a few
+    stuck neurons, takes its pre-activations from the cache (minus the stuck
+    neurons' contributions) instead of from the matrix product; only rows whose
+    input differs densely from the clean one need the product. The choice is
+    made per row, so results do not depend on how rows are grouped in blocks.
+    ``zstore`` (optional) receives this block's pre-activations (clean pass).
     """
     net = plan.net
     nv = chips.size
@@ -186,12 +188,11 @@ def _run_block(plan: _Plan, x, chips, inputs, events_out, zcache=None, zstore=No
     Y = np.zeros((ROW_BLOCK, net.n_in))
     Y[:nv] = x[inputs]
     active = [(k, s, key, layers) for (k, s, key, layers) in plan.specs if s.rate > 0.0]
-    dirty = False  # has any fault touched any row of the block so far?
+    dense = np.zeros(nv, dtype=np.bool_)  # row input differs densely from the clean one
 
     def record(k, slot, ptr):
         if events_out is not None:
             events_out.append((k, slot, np.diff(ptr)))
-        return ptr[-1] > 0
 
     dead = None
     core_specs = [(k, s, key) for (k, s, key, _) in active if s.site == "core"]
@@ -203,40 +204,49 @@ def _run_block(plan: _Plan, x, chips, inputs, events_out, zcache=None, zstore=No
             dead = (ptr, cells) if dead is None else E.union_events(dead[0], dead[1], ptr, cells)
         if dead[1].size == 0:
             dead = None
+        else:
+            dense |= np.diff(dead[0]) > 0
 
     def neuron_faults(Yv, layer):
-        hit = False
+        """Zero stuck neurons; return [(ptr, cells, old values)] and the rows hit."""
+        stuck, hit = [], np.zeros(nv, dtype=np.bool_)
         for k, s, key, layers in active:
             if s.site == "neuron" and layer in layers:
                 ptr, cells = _events(s, key, layer, Yv.shape[1], chips, inputs)
-                hit |= record(k, layer, ptr)
-                K.stuck_neurons(Yv, ptr, cells)
+                record(k, layer, ptr)
+                stuck.append((ptr, cells, K.stuck_neurons_recorded(Yv, ptr, cells)))
+                hit |= np.diff(ptr) > 0
         if dead is not None and layer > 0:
             tp, npt, nl, ni = plan.core_data
             K.dead_core_neurons(Yv, dead[0], dead[1], npt, nl, ni, layer)
-            hit = True
-        return hit
+        return stuck, hit
 
-    dirty |= neuron_faults(Y[:nv], 0)
+    stuck, hit = neuron_faults(Y[:nv], 0)
     for l in range(1, L + 1):
         W = net.weights[l - 1]
-        if zcache is not None and not dirty:
-            Z = np.zeros((ROW_BLOCK, W.shape[0]))
-            Z[:nv] = zcache[l - 1][inputs]
-        else:
+        if zcache is None or dense.any():
             Z = Y @ plan.WT[l - 1]
             Z += net.biases[l - 1]
-        if zstore is not None:
-            zstore[l - 1][:] = Z[:nv]
+        else:
+            Z = np.zeros((ROW_BLOCK, W.shape[0]))
         Zv, Yv = Z[:nv], Y[:nv]
+        if zcache is not None:
+            light = np.flatnonzero(~dense)
+            if light.size:
+                Zv[light] = zcache[l - 1][inputs[light]]
+                for ptr, cells, old in stuck:
+                    K.remove_inputs(Zv, plan.WT[l - 1], ptr, cells, old, light)
+        if zstore is not None:
+            zstore[l - 1][:] = Zv
+        dense |= hit
         syn = None
         for k, s, key, layers in active:
             if s.site == "synapse" and l in layers:
                 ptr, cells = _events(s, key, l, W.size, chips, inputs)
-                dirty |= record(k, l, ptr)
+                record(k, l, ptr)
+                dense |= np.diff(ptr) > 0
                 syn = (ptr, cells) if syn is None else E.union_events(syn[0], syn[1], ptr, cells)
         if dead is not None:
-            dirty = True
             tp, npt, nl, ni = plan.core_data
             m = plan.mapping
             K.dead_core_tiles(Zv, Yv, W, dead[0], dead[1], tp, m.tile_layer, m.tile_r0, m.tile_r1,
@@ -248,7 +258,7 @@ def _run_block(plan: _Plan, x, chips, inputs, events_out, zcache=None, zstore=No
         elif syn is not None:
             K.stuck_synapses(Zv, Yv, W, syn[0], syn[1])
         Y = activate(net.activations[l - 1], Z, out=Z)
-        dirty |= neuron_faults(Y[:nv], l)
+        stuck, hit = neuron_faults(Y[:nv], l)
     return Y[:nv]
 
 
@@ -275,7 +285,15 @@ def _resolve_threads(threads):
     return _check_int("threads", threads)
 
 
-def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk_rows: int = 4096,
+def _ranges(total: int, chunk_rows: int | None, threads: int):
+    """Split ``range(total)`` into tasks; by default about 4 per thread, 1-32 blocks each."""
+    if chunk_rows is None:
+        blocks = math.ceil(total / ROW_BLOCK)
+        chunk_rows = ROW_BLOCK * min(32, max(1, math.ceil(blocks / (4 * threads))))
+    return [(s, min(s + chunk_rows, total)) for s in range(0, total, chunk_rows)]
+
+
+def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk_rows: int | None = None,
              progress=None, labels=None) -> SimResult:
     """Run ``n_chips`` faulty chip instances on inputs ``x``.
 
@@ -294,8 +312,9 @@ def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk
         Same seed, same result bit for bit (for any ``threads`` and ``chunk_rows``).
     threads : int or None
         Worker threads (default: CPU count, at most 8).
-    chunk_rows : int
-        Rows (chip, input pairs) per task; does not change results.
+    chunk_rows : int or None
+        Rows (chip, input pairs) per task (default: about 4 tasks per thread);
+        does not change results.
     progress : callable or None
         Called with the number of rows finished after each task.
     labels : array (n_inputs,) or None
@@ -306,7 +325,8 @@ def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk
     SimResult
     """
     n_chips = _check_int("n_chips", n_chips)
-    chunk_rows = _check_int("chunk_rows", chunk_rows)
+    if chunk_rows is not None:
+        chunk_rows = _check_int("chunk_rows", chunk_rows)
     threads = _resolve_threads(threads)
     net0 = target.qnet if isinstance(target, ChipMapping) else target
     if not isinstance(net0, Network):
@@ -319,14 +339,18 @@ def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk
     S, L = len(plan.specs), plan.net.n_layers
     clean_plan = _Plan(plan.net, plan.WT, None, None, None, (), B)
     total = n_chips * B
-    bounds = [(s, min(s + chunk_rows, total)) for s in range(0, total, chunk_rows)]
     delta = np.empty((n_chips, B, plan.net.n_out))
     flat = delta.reshape(total, -1)
     events = np.zeros((n_chips, S, L + 1), dtype=np.int64)
     cache_bytes = B * sum(plan.net.sizes[1:]) * 8
     zcache = [np.empty((B, n)) for n in plan.net.sizes[1:]] if cache_bytes <= CLEAN_CACHE_BYTES else None
-    with threadpool_limits(limits=1, user_api="blas"):
-        clean, _ = _run_rows(clean_plan, x, 0, B, False, zstore=zcache)
+    clean = np.empty((B, plan.net.n_out))
+
+    def clean_task(b):
+        clean[b[0]:b[1]] = _run_rows(clean_plan, x, b[0], b[1], False, zstore=zcache)[0]
+
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=threads) as ex:
+        list(ex.map(clean_task, _ranges(B, chunk_rows, threads)))
 
         def task(b):
             out, recs = _run_rows(plan, x, b[0], b[1], True, zcache=zcache)
@@ -341,13 +365,8 @@ def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk
             if progress is not None:
                 progress(s1 - s0)
 
-        if threads == 1:
-            for b in bounds:
-                consume(task(b))
-        else:
-            with ThreadPoolExecutor(max_workers=threads) as ex:
-                for item in ex.map(task, bounds):
-                    consume(item)
+        for item in ex.map(task, _ranges(total, chunk_rows, threads)):
+            consume(item)
     delta -= clean[None]
     counts = events.copy()
     chips = np.arange(n_chips, dtype=np.int64)
