@@ -14,3 +14,7 @@ neurosim simulate "$MODEL" --profile rram --fault synapse:permanent:profile --fa
 neurosim bounds "$MODEL" --p 0.01 --layer 1 -o "$OUT/bounds.json"
 rm -rf "$OUT/compare"
 neurosim compare "$MODEL" --fault neuron:transient:0.01:layers=1 --chips 300 --seed 1 -o "$OUT/compare"
+rm -rf "$OUT/plan"
+neurosim plan "$MODEL" --profile rram --fault synapse:permanent:profile --eps 4.5 --delta 1e-3 \
+  --common-cause 0.3 --seed 1 -o "$OUT/plan"
+neurosim plan --check "$OUT/plan"
