@@ -28,3 +28,5 @@ from .stats import (
 )
 from .planner import ReplicaPlan, log_median_failure_tail, median_failure_tail, plan_replicas
 # --- end statistics and planner ---
+# --- deployment plans (analysis/replicas.py) ---
+from .replicas import TailModel, build_plan, common_cause_specs, verify_replicas

@@ -3,7 +3,7 @@ r"""Replica planner: how many chip copies, aggregated by a median, reach a targe
 Model (DESIGN.md, "Median aggregation")
 ---------------------------------------
 ``R`` independent chip copies compute the same output; the deployed output is
-their component-wise median. Each copy *fails* (``||Δ||_∞ ≥ eps``) with
+their component-wise median. Each copy *fails* (``||Δ||_∞ > eps``) with
 probability ``q``, independently. If more than half of the copies are within
 ``eps`` in every component, so is the median (in each component the median
 lies between two good values). The median can therefore fail only if at least
@@ -93,16 +93,34 @@ def _log_tail_scalar(R: int, q: float) -> float:
         return -math.inf  # k0 >= 1 failures needed, none possible
     if q == 1.0:
         return 0.0
-    k = np.arange(k0, R + 1, dtype=np.float64)
-    log_pmf = (special.gammaln(R + 1.0) - special.gammaln(k + 1.0) - special.gammaln(R - k + 1.0)
-               + k * math.log(q) + (R - k) * math.log1p(-q))
-    return float(min(0.0, special.logsumexp(log_pmf)))
+    log_q, log_1mq, log_odds = math.log(q), math.log1p(-q), math.log(q) - math.log1p(-q)
+    log_rfact = special.gammaln(R + 1.0)
+    acc = -math.inf
+    start, size = k0, 512
+    while True:
+        stop = min(R + 1, start + size)
+        k = np.arange(start, stop, dtype=np.float64)
+        log_pmf = (log_rfact - special.gammaln(k + 1.0) - special.gammaln(R - k + 1.0)
+                   + k * log_q + (R - k) * log_1mq)
+        acc = float(np.logaddexp(acc, special.logsumexp(log_pmf)))
+        if stop > R:
+            break
+        # Terms beyond k_last shrink by ratios r_k = (R-k)/(k+1) * q/(1-q), which
+        # decrease in k; so the rest of the sum is at most pmf(k_last) * r / (1 - r).
+        k_last = stop - 1
+        log_r = math.log(R - k_last) - math.log(k_last + 1) + log_odds
+        if log_r < 0.0 and log_pmf[-1] + log_r - math.log(-math.expm1(log_r)) < acc - 45.0:
+            break  # remainder below 3e-20 of the sum
+        start, size = stop, 2 * size
+    return min(0.0, acc)
 
 
 def _validate_q_any(q) -> np.ndarray:
     arr = np.asarray(q)
     if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
-        raise ConfigError(f"The 'q' (per-copy failure probability) must be a number or array of numbers in [0, 1]. Got {q!r}.")
+        raise ConfigError(
+            f"The 'q' (per-copy failure probability) must be a number or array of numbers in [0, 1]. Got {q!r}."
+        )
     arr = arr.astype(np.float64)
     bad = ~((arr >= 0.0) & (arr <= 1.0))  # also catches NaN
     if np.any(bad):
@@ -119,9 +137,13 @@ def log_median_failure_tail(R, q):
             \binom{R}{k} q^k (1-q)^{R-k},
 
     computed as a log-sum-exp of ``gammaln``-based log-pmf terms, so it is
-    accurate (relative error of ``T`` about 1e-12 for ``R`` up to 1e4) far
-    below the double-precision underflow limit. See the module docstring for
-    why the threshold is ``ceil(R/2)``.
+    accurate far below the double-precision underflow limit (checked against
+    exact integer arithmetic: relative error of ``T`` below 1e-10 up to
+    ``R = 40000``). The sum stops once a rigorous geometric bound on the
+    remaining terms is below 3e-20 of the total (the term ratios
+    ``(R-k)/(k+1) · q/(1-q)`` decrease in ``k``), so even ``R ~ 1e7`` costs
+    milliseconds. See the module docstring for why the threshold is
+    ``ceil(R/2)``.
 
     Parameters
     ----------
@@ -251,7 +273,7 @@ def plan_replicas(q: float, delta: float, max_R: int = 100000) -> ReplicaPlan:
     Parameters
     ----------
     q : float
-        Per-copy failure probability ``P(||Δ||_∞ ≥ eps)``, in [0, 0.5).
+        Per-copy failure probability ``P(||Δ||_∞ > eps)``, in [0, 0.5).
     delta : float
         Target failure probability of the median, in (0, 1).
     max_R : int, default 100000

@@ -40,10 +40,11 @@ Decisions (recorded here so reviewers and users can find them)
 3. ``ks_distance_normal`` with ``std == 0`` compares with the point mass at
    ``mean`` (CDF ``1[x ≥ mean]``); the supremum is then
    ``max(#{x < mean}, #{x > mean}) / n`` exactly.
-4. ``leveugle_sample_size`` uses the *rounded* normal quantiles that
-   Leveugle et al. use (1.645, 1.96 and 2.58 for 90 %, 95 % and 99 %); with
-   them the large-N limits for ``e = 1 %`` are exactly 9,604 (95 %) and
-   16,641 (99 %), the published numbers. Any other confidence level uses the
+4. ``leveugle_sample_size`` uses *rounded* normal quantiles: 1.96 (95 %)
+   and 2.58 (99 %), the values that reproduce the published large-N sizes
+   for ``e = 1 %`` exactly (9,604 and 16,641; the exact quantile 2.5758
+   would give 16,587), and the customary 1.645 for 90 % (not checked
+   against the paper's text). Any other confidence level uses the
    exact quantile ``Φ⁻¹(1 - (1 - confidence)/2)``; pass ``t=`` to override
    (e.g. ``t=2.5758`` gives 16,587 at 99 %). The result is rounded *up*
    after discarding floating-point noise of relative size 1e-12, so that
@@ -105,8 +106,8 @@ __all__ = [
 
 _SIDES = ("two-sided", "upper", "lower")
 
-#: Rounded two-sided normal quantiles ``t`` used by Leveugle et al. [L2009]
-#: (keys are confidence levels).
+#: Rounded two-sided normal quantiles ``t`` (keys are confidence levels);
+#: 1.96 and 2.58 reproduce Leveugle et al.'s [L2009] 9,604 and 16,641.
 LEVEUGLE_T = {0.90: 1.645, 0.95: 1.96, 0.99: 2.58}
 
 #: Above this many elements :func:`rank_loss` switches from the blocked
@@ -190,7 +191,10 @@ def _counts(k, n) -> Tuple[np.ndarray, np.ndarray]:
 
 
 def _samples(samples, name: str = "samples") -> np.ndarray:
-    x = np.asarray(samples, dtype=np.float64) if not isinstance(samples, np.ndarray) else samples.astype(np.float64, copy=False)
+    try:
+        x = np.asarray(samples, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ConfigError(f"The '{name}' must be an array of real numbers. Got {samples!r:.80}.") from None
     if not np.all(np.isfinite(x)):
         raise ConfigError(
             f"The '{name}' must be finite; found {int(np.count_nonzero(~np.isfinite(x)))} NaN/inf values. "
@@ -203,7 +207,9 @@ def _axis(x: np.ndarray, axis) -> int:
     if x.ndim == 0:
         raise ConfigError("The 'samples' must be an array with at least one dimension. Got a scalar.")
     if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, numbers.Integral) or not -x.ndim <= axis < x.ndim:
-        raise ConfigError(f"The 'axis' must be an integer in [{-x.ndim}, {x.ndim - 1}] for {x.ndim}-D samples. Got {axis!r}.")
+        raise ConfigError(
+            f"The 'axis' must be an integer in [{-x.ndim}, {x.ndim - 1}] for {x.ndim}-D samples. Got {axis!r}."
+        )
     return int(axis) % x.ndim
 
 
@@ -329,11 +335,11 @@ class TailEstimate:
     """Monte Carlo estimate of a tail probability ``P(|Δ| ≥ eps)``."""
 
     k: object
-    """Number of samples with ``|Δ| ≥ eps`` (int or integer array)."""
+    """Number of samples with ``|Δ| ≥ eps`` (int, or an integer array when ``axis`` is given)."""
     n: int
     """Number of samples."""
     estimate: object
-    """Point estimate ``k / n``."""
+    """Point estimate ``k / n`` (float or array, like ``k``)."""
     lo: object
     """Lower Clopper–Pearson limit (0 for ``side="upper"``)."""
     hi: object
@@ -346,7 +352,8 @@ class TailEstimate:
     """``"two-sided"``, ``"upper"`` or ``"lower"``."""
 
 
-def empirical_tail(abs_values, eps: float, confidence: float = 0.95, side: str = "two-sided", axis: Optional[int] = None) -> TailEstimate:
+def empirical_tail(abs_values, eps: float, confidence: float = 0.95, side: str = "two-sided",
+                   axis: Optional[int] = None) -> TailEstimate:
     r"""Estimate ``P(|Δ| ≥ eps)`` with an exact Clopper–Pearson interval.
 
     ``k = #{i : |Δ_i| ≥ eps}`` out of ``n`` i.i.d. samples; the interval is
@@ -391,7 +398,10 @@ def empirical_tail(abs_values, eps: float, confidence: float = 0.95, side: str =
     k = np.count_nonzero(x >= eps_v, axis=ax)
     lo, hi = clopper_pearson(k, n, confidence, side)
     est = np.asarray(k, dtype=np.float64) / n
-    return TailEstimate(k=_out(np.asarray(k)), n=int(n), estimate=_out(est), lo=lo, hi=hi,
+    if np.ndim(k) == 0:  # plain Python scalars: JSON-friendly
+        return TailEstimate(k=int(k), n=int(n), estimate=float(est), lo=float(lo), hi=float(hi),
+                            eps=eps_v, confidence=float(confidence), side=side)
+    return TailEstimate(k=np.asarray(k), n=int(n), estimate=est, lo=lo, hi=hi,
                         eps=eps_v, confidence=float(confidence), side=side)
 
 
@@ -425,7 +435,9 @@ def mean_ci(samples, confidence: float = 0.95, axis: int = 0):
     ax = _axis(x, axis)
     n = x.shape[ax]
     if n < 2:
-        raise ConfigError(f"The 'samples' must hold at least 2 values along axis {axis} to estimate a standard error. Got {n}.")
+        raise ConfigError(
+            f"The 'samples' must hold at least 2 values along axis {axis} to estimate a standard error. Got {n}."
+        )
     mean = x.mean(axis=ax)
     stderr = x.std(axis=ax, ddof=1) / math.sqrt(n)
     z = stats.norm.ppf(0.5 + conf / 2.0)
@@ -611,10 +623,10 @@ def leveugle_sample_size(N, e: float, confidence: float = 0.95, p: float = 0.5, 
         \;\xrightarrow{N\to\infty}\; \frac{t^2 p(1-p)}{e^2},
 
     rounded up. ``p = 0.5`` is the conservative (largest-n) choice.
-    ``t`` is the paper's rounded quantile from :data:`LEVEUGLE_T` for 90 %,
-    95 % and 99 % (1.645, 1.96, 2.58 — this reproduces the published
-    16,641 for 99 %/±1 % and 9,604 for 95 %/±1 %) and the exact normal
-    quantile for any other level.
+    ``t`` is the rounded quantile from :data:`LEVEUGLE_T` for 90 %, 95 % and
+    99 % (1.645, 1.96, 2.58; the last two reproduce the published 9,604 for
+    95 %/±1 % and 16,641 for 99 %/±1 %) and the exact normal quantile for
+    any other level.
 
     Parameters
     ----------
