@@ -238,3 +238,20 @@ def test_q_half_message_explains():
 def test_tail_bad_input(R, q, name):
     with pytest.raises(ConfigError, match=name):
         median_failure_tail(R, q)
+
+
+@pytest.mark.parametrize("R", [1001, 5000, 100001])
+@pytest.mark.parametrize("q", [0.001, 0.3, 0.49, 0.7])
+def test_truncated_sum_equals_full_sum(R, q):
+    """The early stop of the log-sum-exp (geometric remainder bound) changes nothing."""
+    from scipy.special import gammaln, logsumexp
+
+    k = np.arange((R + 1) // 2, R + 1, dtype=float)
+    full = logsumexp(gammaln(R + 1.0) - gammaln(k + 1) - gammaln(R - k + 1) + k * np.log(q) + (R - k) * np.log1p(-q))
+    assert log_median_failure_tail(R, q) == pytest.approx(min(0.0, full), rel=1e-13, abs=1e-15)
+
+
+def test_plan_far_beyond_default_max_R_is_fast():
+    plan = plan_replicas(0.499, 1e-6, max_R=10**7)
+    assert plan.R > 10**6
+    assert log_median_failure_tail(plan.R, 0.499) <= math.log(1e-6) < log_median_failure_tail(plan.R - 2, 0.499)

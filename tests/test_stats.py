@@ -427,3 +427,12 @@ def test_bad_input_raises_config_error_naming_parameter(fn, args, kwargs, name):
     assert name in msg
     assert "\n" not in msg
     assert isinstance(exc.value, ValueError)
+
+
+def test_empirical_tail_scalar_fields_are_plain_python():
+    import dataclasses
+    import json
+
+    t = empirical_tail([0.0, 1.0, 2.0], 1.0)
+    assert type(t.k) is int and type(t.estimate) is float and type(t.hi) is float
+    json.dumps(dataclasses.asdict(t))
