@@ -1,5 +1,4 @@
 """`neurosim bounds` and `neurosim compare` on the bundled example, and the comparison library."""
-import json
 
 import numpy as np
 import pytest

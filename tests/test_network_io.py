@@ -9,7 +9,7 @@ import pytest
 import neurosim
 from neurosim import ConfigError, FileFormatError, Network, load_network, save_network
 from neurosim.io import from_sklearn, load_bundled_data
-from reference import ACT, forward, random_net
+from reference import ACT, random_net
 
 
 def _one_line(exc_info):

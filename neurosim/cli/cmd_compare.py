@@ -1,11 +1,8 @@
 """``neurosim compare``: simulate, then compare the error distribution with the bounds."""
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
-
 from ..errors import ConfigError
+from ..io.h5util import atomic_dir, check_new_dir
 from .cmd_simulate import add_fault_args, parse_faults
 from .common import add_model_inputs, dump_json, load_inputs, load_target, progress_bar, table
 
@@ -39,11 +36,7 @@ def run(args):
     from ..io import load_network
     from ..sim import simulate
 
-    out = Path(args.output)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ConfigError(f"Output folder '{out}' exists and is not empty; choose a new -o folder.")
-    if not (out.parent if str(out.parent) else Path(".")).is_dir():
-        raise ConfigError(f"Parent folder of '{out}' does not exist; create it first.")
+    out = check_new_dir(args.output)
     if args.eps is not None and not args.eps > 0:
         raise ConfigError(f"'--eps' must be > 0. Got {args.eps}.")
     if args.chips < 2:
@@ -67,19 +60,12 @@ def run(args):
     data = {"model": str(args.model), "profile": mapping.profile.name if mapping else None,
             "faults": [s.to_dict() for s in specs], "seed": res.seed, "comparison": cmp.to_dict(),
             "simulation": summarize(res, args.confidence)}
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent if str(out.parent) else "."))
-    try:
+    with atomic_dir(out) as tmp:
         title = (f"{net.name} on {mapping.profile.name if mapping else 'float network'}: "
                  + ", ".join(s.to_text() for s in specs) + f" ({args.chips} chips)")
         i, o = compare_figure(res.delta, preds, tmp / "compare.png", args.input_index, args.output_index, title)
         data["figure"] = {"file": "compare.png", "input_index": int(i), "output_index": int(o)}
         (tmp / "compare.json").write_text(dump_json(data) + "\n")
-        if out.exists():
-            out.rmdir()
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     if args.json:
         print(dump_json(data))
         return 0
@@ -92,7 +78,7 @@ def run(args):
              _fmt(r.rank_loss_std), _fmt(r.corr_std)) for r in cmp.rows]
     if rows:
         print(table(rows, ["bound", "mean rel.err", "std rel.err", "CI covers mean", "|EΔ| ≤ bound",
-                           "KS", f"KS ≤ DKW {cmp.dkw_band:.3f}", f"P(|Δ|≥ε) bound", "rank loss", "corr(std)"]))
+                           "KS", f"KS ≤ DKW {cmp.dkw_band:.3f}", "P(|Δ|≥ε) bound", "rank loss", "corr(std)"]))
     print(f"empirical P(|Δ| ≥ {e['eps']:.4g}) = {e['rate']:.4g} ({100 * cmp.confidence:.0f}% Clopper-Pearson "
           f"{e['lo']:.4g}-{e['hi']:.4g}, {e['n']} samples)")
     if cmp.uncovered:

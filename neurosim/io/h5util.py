@@ -95,3 +95,38 @@ def read_json_attr(obj, name: str, default=None):
     if isinstance(raw, bytes):
         raw = raw.decode()
     return json.loads(raw)
+
+
+def check_new_dir(path, what: str = "Output") -> Path:
+    """Refuse an existing non-empty (or non-folder) output folder and a missing parent, before any work."""
+    from ..errors import ConfigError
+
+    out = Path(path)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ConfigError(f"{what} folder '{out}' exists and is not empty; choose a new -o folder.")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise ConfigError(f"Parent folder of '{out}' does not exist; create it first.")
+    return out
+
+
+@contextlib.contextmanager
+def atomic_dir(path, what: str = "Output"):
+    """Fill a new folder atomically: yields a temporary sibling folder renamed to ``path`` on success.
+
+    Either the complete folder appears or nothing does (an empty existing
+    folder at ``path`` is replaced).
+    """
+    import shutil
+
+    out = check_new_dir(path, what)
+    parent = out.parent if str(out.parent) else Path(".")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent))
+    try:
+        yield tmp
+        if out.exists():
+            out.rmdir()
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

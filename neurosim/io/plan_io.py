@@ -27,8 +27,6 @@ import hashlib
 import json
 import math
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,7 +34,7 @@ import h5py
 import numpy as np
 
 from ..errors import ConfigError, FileFormatError
-from .h5util import header_attrs, open_for_read
+from .h5util import atomic_dir, check_new_dir, header_attrs, open_for_read
 from .mapping_io import read_mapping_group, write_mapping_group
 
 PLAN_VERSION = 1
@@ -128,13 +126,7 @@ def model_info(path, net) -> dict:
 # --------------------------------------------------------------------------- writing
 def check_output_dir(out) -> Path:
     """Refuse an existing non-empty (or non-folder) PLAN_DIR and a missing parent, before any work."""
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ConfigError(f"Plan folder '{out}' exists and is not empty; choose a new -o folder.")
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise ConfigError(f"Parent folder of '{out}' does not exist; create it first.")
-    return out
+    return check_new_dir(out, "Plan")
 
 
 def _write_h5(path: Path, plan) -> None:
@@ -167,10 +159,7 @@ def write_plan(plan, out_dir) -> dict:
     Both files are written into a temporary folder next to ``out_dir`` that
     is renamed at the end: either the complete plan appears or nothing.
     """
-    out = check_output_dir(out_dir)
-    parent = out.parent if str(out.parent) else Path(".")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent))
-    try:
+    with atomic_dir(out_dir, "Plan") as tmp:
         doc = dict(plan.doc)
         doc["format"] = FORMAT
         doc["format_version"] = PLAN_VERSION
@@ -189,12 +178,6 @@ def write_plan(plan, out_dir) -> dict:
                          "value": content_digest(doc)}
         text = json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
         (tmp / JSON_NAME).write_text(text, encoding="utf-8")
-        if out.exists():
-            out.rmdir()
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return doc
 
 
