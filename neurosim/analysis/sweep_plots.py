@@ -27,6 +27,7 @@ import contextlib
 import math
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -53,14 +54,29 @@ def _figure(ncols=1, width=6.4, height=4.6):
 
 
 def _save(fig, path: Path):
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
+    fig.savefig(path, format="png")
+
+
+@contextlib.contextmanager
+def _staged_dir(out_dir: Path):
+    """Render into a temporary sibling folder; publish only if everything succeeded.
+
+    A new ``out_dir`` appears complete or not at all; in an existing one the
+    report's files are replaced one by one (atomic renames) and other files are
+    left alone.
+    """
+    parent = out_dir.parent if str(out_dir.parent) else Path(".")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=parent))
     try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
+        yield tmp
+        if not out_dir.exists():
+            tmp.rename(out_dir)
+        else:
+            for f in sorted(tmp.iterdir()):
+                os.replace(f, out_dir / f.name)
+            tmp.rmdir()
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 
@@ -135,8 +151,8 @@ def make_report(path, out_dir, bounds: bool = True) -> dict:
     """
     from ..sim.sweep import load_sweep
 
-    data = load_sweep(path)
     out_dir = Path(out_dir)
+    data = load_sweep(path)
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"Report output '{out_dir}' is a file; give a folder to -o.")
     parent = out_dir.parent if str(out_dir.parent) else Path(".")
@@ -144,12 +160,18 @@ def make_report(path, out_dir, bounds: bool = True) -> dict:
         raise ConfigError(f"Folder '{parent}' does not exist; create it or choose another -o.")
     if not data.complete.any():
         raise ConfigError(f"'{path}' has no completed point yet; nothing to plot.")
-    out_dir.mkdir(exist_ok=True)
+    with _staged_dir(out_dir) as work:
+        figures, notes = _render(data, path, work, bounds)
+    return {"sweep": str(path), "output_dir": str(out_dir), "summary": str(out_dir / "summary.md"),
+            "figures": [str(out_dir / f) for f in figures], "status": data.status,
+            "n_points": data.n_points, "n_complete": int(data.complete.sum()), "bounds": notes}
+
+
+def _render(data, path, out_dir: Path, bounds: bool):
     specs = data.fault_specs()
     S = data.summary
     conf = data.confidence
     figures, notes, tables = [], {}, []
-    bound_cache = {}
     for p, pname in enumerate(data.profiles):
         plabel = pname or "float network"
         net = data.networks[p]
@@ -171,7 +193,6 @@ def make_report(path, out_dir, bounds: bool = True) -> dict:
             if bounds and spec.site == "neuron":
                 try:
                     pred = bound_rms(net, data.x, spec, rates)
-                    bound_cache[(p, s)] = pred
                     note = "b3/b4 overlaid" + (" (p = rate x duty)" if spec.mode == "intermittent" else "")
                 except Exception as exc:  # the report must survive a failing or missing bound
                     pred = {}
@@ -240,13 +261,8 @@ def make_report(path, out_dir, bounds: bool = True) -> dict:
             name = f"flips_p{p}.png"
             _save(fig_flip, out_dir / name)
             figures.append(name)
-    md = _markdown(data, path, figures, tables, notes)
-    from ..cli.common import write_text_atomic
-
-    write_text_atomic(out_dir / "summary.md", md)
-    return {"sweep": str(path), "output_dir": str(out_dir), "summary": str(out_dir / "summary.md"),
-            "figures": [str(out_dir / f) for f in figures], "status": data.status,
-            "n_points": data.n_points, "n_complete": int(data.complete.sum()), "bounds": notes}
+    (out_dir / "summary.md").write_text(_markdown(data, path, figures, tables, notes), encoding="utf-8")
+    return figures, notes
 
 
 def _fmt(v, digits=3):

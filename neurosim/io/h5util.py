@@ -12,6 +12,15 @@ import h5py
 from ..errors import FileFormatError
 
 
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()  # read once at import (changing the umask is process-wide)
+
+
 def header_attrs(kind: str, format_version: int) -> dict:
     """Attributes every neurosim HDF5 file carries (NIR-style self-description)."""
     from .. import __version__
@@ -73,6 +82,7 @@ def atomic_h5(path, **h5kw):
         raise FileFormatError(f"Output folder '{parent}' does not exist; create it first.")
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the usual mode
     try:
         with h5py.File(tmp, "w", **h5kw) as f:
             yield f

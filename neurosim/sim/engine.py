@@ -360,8 +360,10 @@ def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk
             (s0, s1), out, recs = item
             flat[s0:s1] = out
             for chips, ev in recs:
+                c0 = chips[0]
                 for k, slot, counts in ev:
-                    np.add.at(events[:, k, slot], chips, counts)
+                    per_chip = np.bincount(chips - c0, weights=counts)
+                    events[c0:c0 + per_chip.size, k, slot] += per_chip.astype(np.int64)
             if progress is not None:
                 progress(s1 - s0)
 

@@ -1,0 +1,34 @@
+"""``neurosim report``: PNG plots and a Markdown summary of a sweep file."""
+from __future__ import annotations
+
+import argparse
+
+from .common import add_common, dump_json
+
+
+def add_parser(sub):
+    p = sub.add_parser("report", help="plot a sweep file (error and flip rate vs fault rate, bounds) into a folder",
+                       description="Write PNG figures and summary.md for a sweep file written by 'neurosim sweep' "
+                                   "(complete or partial).")
+    add_common(p, output_help="folder for the PNGs and summary.md (created if missing; required)")
+    p.add_argument("sweep", help="sweep file (HDF5) written by 'neurosim sweep'")
+    p.add_argument("--bounds", action=argparse.BooleanOptionalAction, default=True,
+                   help="overlay the b3/b4 first-order bounds for neuron faults (default: on)")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    from ..analysis.sweep_plots import make_report
+    from ..errors import ConfigError
+
+    if not args.output:
+        raise ConfigError("'neurosim report' needs -o DIR (the folder for the figures and summary.md).")
+    info = make_report(args.sweep, args.output, bounds=args.bounds)
+    if args.json:
+        print(dump_json(info))
+        return 0
+    state = "" if info["status"] == "complete" else f" (partial sweep: {info['n_complete']}/{info['n_points']} points)"
+    print(f"{info['summary']}: {len(info['figures'])} figures{state}")
+    for f in info["figures"]:
+        print(f"  {f}")
+    return 0

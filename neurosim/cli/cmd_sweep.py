@@ -1,0 +1,88 @@
+"""``neurosim sweep``: a resumable grid of fault specs × rates (× profiles) into one HDF5 file."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .common import add_common, dump_json, load_inputs
+
+
+def add_parser(sub):
+    p = sub.add_parser(
+        "sweep", help="sweep fault rates over a grid of fault specs (x profiles); resumable HDF5 output",
+        description="Run the engine at every (profile, fault spec, rate) point and store summary statistics and raw "
+                    "output errors in one HDF5 file. Re-running the same command resumes a killed sweep.")
+    add_common(p, output_help="sweep file to write or resume (HDF5, required)")
+    p.add_argument("model", help="network file (neurosim HDF5, e.g. examples/digits_mlp.h5)")
+    p.add_argument("--profile", action="append", default=None, metavar="P",
+                   help="chip profile (name or .toml); repeat for several; none = the float network")
+    p.add_argument("--max-chips", type=int, default=None, help="allow the mapping to spread over this many chips")
+    p.add_argument("--fault", action="append", default=None, metavar="SPEC",
+                   help="fault spec SITE:MODE[:RATE][:KEY=VALUE...] (its rate is replaced by each grid rate); repeatable")
+    p.add_argument("--faults", metavar="FILE.toml", default=None, help="more fault specs as [[fault]] tables (site, mode, optional layers/params; rate ignored)")
+    p.add_argument("--rates", required=True,
+                   help="LO:HI:N (N log-spaced rates from LO to HI) or a comma list, e.g. 1e-4:1e-1:13")
+    p.add_argument("--chips", type=int, default=10, help="chip instances per grid point (default 10)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--inputs", metavar="FILE.npy", default=None, help="inputs (n, n_in) as .npy")
+    g.add_argument("--dataset", choices=["digits", "bundled"], default=None,
+                   help="'digits': scikit-learn's 8x8 digits in [0,1]; 'bundled' (default): the model file's data")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N inputs")
+    ex = p.add_mutually_exclusive_group()
+    ex.add_argument("--workers", type=int, default=None, metavar="W",
+                    help="local worker processes (default: 1 = run in this process)")
+    ex.add_argument("--dask", metavar="ADDRESS", default=None,
+                    help="Dask scheduler address, e.g. tcp://host:8786 (gives up after 5 s)")
+    ex.add_argument("--dask-local", type=int, default=None, metavar="N",
+                    help="start a Dask LocalCluster with N worker processes")
+    p.add_argument("--threads", type=int, default=None,
+                   help="threads per simulation (default: this machine's CPUs / workers); results do not depend on it")
+    p.add_argument("--raw-samples", type=int, default=None, metavar="K",
+                   help="keep raw Δ for K random (chip, input) rows per point (default: all; 0 = none)")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing sweep file of another configuration (only once the new sweep completes)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar on stderr (default: when stderr is a terminal)")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    from ..errors import ConfigError
+    from ..io import load_network
+    from ..sim.executors import make_executor
+    from ..sim.sweep import build_context, load_sweep_faults, parse_rates, run_sweep, spec_key
+
+    if not args.output:
+        raise ConfigError("'neurosim sweep' needs -o FILE.h5 (the sweep file to write or resume).")
+    rates = parse_rates(args.rates)
+    faults = list(args.fault or [])
+    if args.faults:
+        faults += load_sweep_faults(args.faults)
+    if not faults:
+        raise ConfigError("The sweep grid is empty: give at least one --fault SPEC or --faults FILE.toml.")
+    if args.threads is not None and args.threads < 1:
+        raise ConfigError(f"'--threads' must be >= 1. Got {args.threads}.")
+    executor = make_executor(workers=args.workers, dask=args.dask, dask_local=args.dask_local, threads=args.threads)
+    net = load_network(args.model)
+    x, labels = load_inputs(args, net)
+    ctx = build_context(net, x, profiles=tuple(args.profile or (None,)), faults=faults, rates=rates,
+                        n_chips=args.chips, seed=args.seed, raw_samples=args.raw_samples, max_chips=args.max_chips)
+    out = run_sweep(ctx, args.output, net=net, labels=labels, executor=executor, force=args.force,
+                    progress=args.progress)
+    for note in out.notes:
+        print(f"neurosim sweep: note: {note}", file=sys.stderr)
+    g = ctx.grid
+    info = out.to_dict()
+    info.update(grid={"profiles": [p or "float" for p in g.profiles], "faults": [spec_key(s) for s in g.specs],
+                      "rates": list(g.rates)}, n_chips=ctx.n_chips, n_inputs=ctx.n_inputs, seed=ctx.seed)
+    if args.json:
+        print(dump_json(info))
+        return 0
+    shape = f"{len(g.profiles)} profile(s) x {len(g.specs)} spec(s) x {len(g.rates)} rate(s)"
+    if out.n_computed == 0 and out.n_reused == out.n_points:
+        print(f"{out.path}: all {out.n_points} points already complete ({shape}); nothing to do")
+    else:
+        print(f"{out.path}: {out.n_points} points ({shape}), {ctx.n_chips} chips x {ctx.n_inputs} inputs each; "
+              f"{out.n_computed} computed, {out.n_reused} reused, {out.elapsed_s:.1f} s on {out.executor}")
+    return 0
+
