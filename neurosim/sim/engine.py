@@ -279,9 +279,13 @@ def _run_rows(plan, x, start, stop, want_events, zcache=None, zstore=None):
     return out, records
 
 
-def _resolve_threads(threads):
+SMALL_NET_SYNAPSES = 100_000  # below this, per-block work is too small for threads to pay off
+
+
+def _resolve_threads(threads, n_synapses: int):
+    """Default: one thread for small networks (GIL hand-offs dominate), else the CPUs (at most 8)."""
     if threads is None:
-        return max(1, min(os.cpu_count() or 1, 8))
+        return 1 if n_synapses < SMALL_NET_SYNAPSES else max(1, min(os.cpu_count() or 1, 8))
     return _check_int("threads", threads)
 
 
@@ -311,7 +315,8 @@ def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk
     seed : int or None
         Same seed, same result bit for bit (for any ``threads`` and ``chunk_rows``).
     threads : int or None
-        Worker threads (default: CPU count, at most 8).
+        Worker threads (default: CPU count, at most 8; 1 for networks under
+        100,000 synapses, where threads do not pay off). Never changes results.
     chunk_rows : int or None
         Rows (chip, input pairs) per task (default: about 4 tasks per thread);
         does not change results.
@@ -327,10 +332,10 @@ def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk
     n_chips = _check_int("n_chips", n_chips)
     if chunk_rows is not None:
         chunk_rows = _check_int("chunk_rows", chunk_rows)
-    threads = _resolve_threads(threads)
     net0 = target.qnet if isinstance(target, ChipMapping) else target
     if not isinstance(net0, Network):
         raise ConfigError(f"simulate() needs a neurosim.Network or ChipMapping. Got {type(target).__name__}.")
+    threads = _resolve_threads(threads, net0.n_synapses)
     x = net0.check_inputs(x)
     B = x.shape[0]
     if B == 0:
