@@ -100,6 +100,7 @@ from ..chip.mapping import ChipMapping
 from ..errors import ConfigError
 from ..faults.spec import FaultSpec
 from ..network import Network
+from ..sim.engine import simulation_network
 from .bounds import b3_bound, output_jacobians, synapse_first_order
 from .compare import effective_rates
 from .planner import log_median_failure_tail, plan_replicas
@@ -403,14 +404,6 @@ def _chips_per_call(B: int, n_out: int, unit: int) -> int:
     return max(unit, (n // unit) * unit)
 
 
-def _target_net(target) -> Network:
-    if isinstance(target, ChipMapping):
-        return target.qnet
-    if isinstance(target, Network):
-        return target
-    raise ConfigError(f"The target must be a neurosim.Network or ChipMapping. Got {type(target).__name__}.")
-
-
 def estimate_copy_failures(target, x, specs, n_chips: int, eps: float, seed: int, threads=None,
                            progress=None) -> CopyFailures:
     """Simulate ``n_chips`` independent copies on every input and record failures (phase 1)."""
@@ -418,7 +411,7 @@ def estimate_copy_failures(target, x, specs, n_chips: int, eps: float, seed: int
 
     eps = _check_eps(eps)
     n_chips = _check_int("chips", n_chips, 2, "independent chips used to estimate q")
-    net = _target_net(target)
+    net = simulation_network(target)
     x = net.check_inputs(x)
     B, O = x.shape[0], net.n_out
     cpc = _chips_per_call(B, O, 1)
@@ -784,7 +777,7 @@ def verify_replicas(target, x, specs, R: int, groups: int, eps: float, seed: int
     R = _check_int("R", R, 1, "replicas")
     G = _check_int("groups", groups, 1, "replica groups")
     F = _check_common_cause(common_cause)
-    net = _target_net(target)
+    net = simulation_network(target)
     x = net.check_inputs(x)
     B, O = x.shape[0], net.n_out
     sim_specs = common_cause_specs(specs, F, R) if F else list(specs)

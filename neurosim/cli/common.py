@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import ConfigError, FileFormatError
+from ..sim.progress import progress_bar  # noqa: F401  (re-exported for the commands)
 
 
 def add_common(p, output_help="write the result to FILE"):
@@ -123,16 +123,6 @@ def to_jsonable(obj):
 
 def dump_json(obj) -> str:
     return json.dumps(to_jsonable(obj), indent=2, sort_keys=False)
-
-
-def progress_bar(total, desc, enabled=None):
-    """A tqdm bar on stderr (hidden when stderr is not a terminal unless forced)."""
-    from tqdm import tqdm
-
-    if enabled is None:
-        enabled = sys.stderr.isatty()
-    return tqdm(total=total, desc=desc, unit="inf", unit_scale=True, disable=not enabled,
-                file=sys.stderr, dynamic_ncols=True)
 
 
 def table(rows, headers) -> str:

@@ -247,16 +247,22 @@ def parse_fault(text: str, profile=None) -> FaultSpec:
     return FaultSpec(site, mode, rate, **kw)
 
 
-def load_faults_toml(path) -> list:
-    """Read ``[[fault]]`` tables from a TOML file into FaultSpecs."""
+def load_faults_toml(path, ignore_rate: bool = False) -> list:
+    """Read ``[[fault]]`` tables from a TOML file into FaultSpecs.
+
+    With ``ignore_rate`` (sweeps, whose grid supplies the rates) ``rate`` is
+    optional and replaced by 0.
+    """
     p = Path(path)
     if not p.is_file():
         raise FileFormatError(f"Fault file not found: '{p}'. Check the path.")
     try:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"Fault file '{p}' is not valid TOML: {exc}.") from None
     entries = data.get("fault")
-    if not isinstance(entries, list) or not entries:
+    if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
         raise ConfigError(f"Fault file '{p}' must contain at least one [[fault]] table with site, mode and rate.")
+    if ignore_rate:
+        entries = [{**e, "rate": 0.0} for e in entries]
     return [FaultSpec.from_dict(e) for e in entries]

@@ -96,6 +96,15 @@ class _Plan:
     n_inputs: int
 
 
+def simulation_network(target) -> Network:
+    """The network the engine runs for ``target``: a mapping's quantised network, or the network itself."""
+    if isinstance(target, ChipMapping):
+        return target.qnet
+    if isinstance(target, Network):
+        return target
+    raise ConfigError(f"simulate() needs a neurosim.Network or ChipMapping. Got {type(target).__name__}.")
+
+
 def _as_specs(faults) -> list:
     if faults is None:
         return []
@@ -332,9 +341,7 @@ def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk
     n_chips = _check_int("n_chips", n_chips)
     if chunk_rows is not None:
         chunk_rows = _check_int("chunk_rows", chunk_rows)
-    net0 = target.qnet if isinstance(target, ChipMapping) else target
-    if not isinstance(net0, Network):
-        raise ConfigError(f"simulate() needs a neurosim.Network or ChipMapping. Got {type(target).__name__}.")
+    net0 = simulation_network(target)
     threads = _resolve_threads(threads, net0.n_synapses)
     x = net0.check_inputs(x)
     B = x.shape[0]

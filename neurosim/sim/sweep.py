@@ -43,7 +43,6 @@ import json
 import math
 import os
 import shutil
-import sys
 import time
 from dataclasses import dataclass, field
 from concurrent.futures import ThreadPoolExecutor
@@ -54,9 +53,10 @@ import numpy as np
 
 from ..chip.mapping import ChipMapping
 from ..errors import ConfigError, FileFormatError
-from ..faults.spec import FaultSpec, parse_fault
+from ..faults.spec import FaultSpec, load_faults_toml, parse_fault
 from ..network import Network
-from .engine import simulate
+from .engine import simulate, simulation_network
+from .progress import progress_bar
 
 SWEEP_KIND = "sweep"
 SWEEP_VERSION = 1
@@ -161,19 +161,7 @@ def parse_sweep_fault(text: str) -> FaultSpec:
 
 def load_sweep_faults(path) -> list:
     """``[[fault]]`` tables of a TOML file (as ``--faults``); ``rate`` is optional and ignored."""
-    import tomllib
-
-    p = Path(path)
-    if not p.is_file():
-        raise FileFormatError(f"Fault file not found: '{p}'. Check the path.")
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"Fault file '{p}' is not valid TOML: {exc}.") from None
-    entries = data.get("fault")
-    if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
-        raise ConfigError(f"Fault file '{p}' must contain at least one [[fault]] table with site and mode.")
-    return [FaultSpec.from_dict({**e, "rate": 0.0}) for e in entries]
+    return load_faults_toml(path, ignore_rate=True)
 
 
 def spec_key(spec: FaultSpec) -> str:
@@ -906,7 +894,7 @@ def run_sweep(ctx: SweepContext, out, net: Network | None = None, labels=None, e
             _cleanup_root(parts.root)
         return SweepOutcome(str(out), N, 0, N, "complete", "none", time.perf_counter() - t0, notes=notes)
     executor = executor or SerialExecutor()
-    O = _target_net(ctx.targets[0]).n_out
+    O = simulation_network(ctx.targets[0]).n_out
     fields = summary_fields(ctx.n_chips, O, _n_layers(ctx.targets[0]) + 1, len(ctx.levels))
     replaced = existing is not None and not same
     with _lock(parts.root, out) as root_created:
@@ -941,7 +929,7 @@ def run_sweep(ctx: SweepContext, out, net: Network | None = None, labels=None, e
                     parts.dir.rmdir()
                 _cleanup_root(parts.root)
             raise
-        bar = _progress_bar(N * ctx.rows_per_point, n_reused * ctx.rows_per_point, progress, executor.name)
+        bar = progress_bar(N * ctx.rows_per_point, f"sweep[{executor.name}]", progress, n_reused * ctx.rows_per_point)
         # One background thread writes part files (crash-safe record) and the raw Δ into the
         # assembling final file, overlapping the next simulations. A point counts as done only
         # once its part file has been renamed into place.
@@ -1009,19 +997,6 @@ def run_sweep(ctx: SweepContext, out, net: Network | None = None, labels=None, e
     _cleanup_root(parts.root)
     return SweepOutcome(str(out), N, state["computed"], n_reused, "complete", executor.name,
                         time.perf_counter() - t0, replaced_previous=replaced, notes=notes)
-
-
-def _target_net(t) -> Network:
-    return t.qnet if isinstance(t, ChipMapping) else t
-
-
-def _progress_bar(total, initial, enabled, desc):
-    from tqdm import tqdm
-
-    if enabled is None:
-        enabled = sys.stderr.isatty()
-    return tqdm(total=total, initial=initial, desc=f"sweep[{desc}]", unit="inf", unit_scale=True,
-                disable=not enabled, file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
 
 
 # ============================================================================ reading
