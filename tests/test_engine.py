@@ -15,6 +15,7 @@ from neurosim.kernels import events as E
 from neurosim.kernels.rng import inv_rate
 from neurosim.sim import engine as EN
 from conftest import tiny_profile_dict
+import neurosim as ns
 from reference import (
     alive_masks, csr_rows, faulty_rows, forward, random_csr, random_net, ref_dead_core_neurons,
     ref_dead_core_tiles, ref_stuck_neurons, ref_stuck_synapses, ref_union,
@@ -501,3 +502,29 @@ def test_result_save_load_roundtrip(mapping, rng, tmp_path):
         a, b = getattr(r, f), getattr(q, f)
         assert a.dtype == b.dtype and np.array_equal(a, b), f
     assert q.faults == r.faults and q.seed == r.seed and q.config == r.config
+
+
+def test_permanent_fault_sites_replay_the_engine(small_net):
+    """Zeroing the reported sites by hand reproduces the engine's faulty output on that chip."""
+    from neurosim.sim import permanent_fault_sites
+
+    x = np.random.default_rng(5).uniform(-1, 1, (6, small_net.n_in))
+    specs = [ns.FaultSpec("neuron", "permanent", 0.3, layers=[0, 1]),
+             ns.FaultSpec("synapse", "permanent", 0.3, layers=[2]),
+             ns.FaultSpec("neuron", "transient", 0.0)]
+    res = ns.simulate(small_net, x, specs, n_chips=3, seed=11)
+    for chip in range(3):
+        sites = permanent_fault_sites(small_net, specs, chip=chip, seed=11)
+        assert sites[2] == {}
+        Ws = [W.copy() for W in small_net.weights]
+        Ws[1].ravel()[sites[1][2]] = 0.0
+        dead = {l: sites[0][l] for l in (0, 1)}
+        y = x.copy()
+        y[:, dead[0]] = 0.0
+        for l, (W, b, a) in enumerate(zip(Ws, small_net.biases, small_net.activations), start=1):
+            y = ns.network.activate(a, y @ W.T + b)
+            if l in dead:
+                y[:, dead[l]] = 0.0
+        np.testing.assert_allclose(res.faulty[chip], y, rtol=0, atol=1e-12)
+        assert [len(sites[0][0]), len(sites[0][1]), len(sites[1][2])] == \
+            [res.fault_counts[chip, 0, 0], res.fault_counts[chip, 0, 1], res.fault_counts[chip, 1, 2]]

@@ -298,6 +298,32 @@ def _resolve_threads(threads, n_synapses: int):
     return _check_int("threads", threads)
 
 
+def permanent_fault_sites(target, faults, chip: int = 0, seed=None) -> list:
+    """The sites the engine makes faulty on chip ``chip`` for the permanent specs among ``faults``.
+
+    Returns one dict per spec (``{}`` for non-permanent specs) mapping a layer
+    slot to an int64 array of faulty site indices: neuron indices for neuron
+    specs, ``i * n_in + j`` for synapse ``W_l[i, j]``, core ids (slot 0) for
+    core specs. Same ``seed`` as :func:`simulate` gives exactly its faults, so
+    other simulators (e.g. the Brian2 reference) can replay them.
+    """
+    net = simulation_network(target)
+    plan, _ = _make_plan(target, faults, seed, 1)
+    chips = np.array([_check_int("chip", chip, lo=0)], dtype=np.int64)
+    out = []
+    for k, s, key, layers in plan.specs:
+        sites = {}
+        if s.mode == "permanent":
+            slots = [0] if s.site == "core" else list(layers)
+            for slot in slots:
+                n = (plan.mapping.n_cores if s.site == "core" else
+                     net.sizes[slot] if s.site == "neuron" else net.weights[slot - 1].size)
+                _, cells = _events(s, key, slot, n, chips, chips)
+                sites[slot] = cells
+        out.append(sites)
+    return out
+
+
 def _ranges(total: int, chunk_rows: int | None, threads: int):
     """Split ``range(total)`` into tasks; by default about 4 per thread, 1-32 blocks each."""
     if chunk_rows is None:
