@@ -22,6 +22,16 @@ PER_CHIP = np.uint64(1 << 62)
 
 
 @jit
+def _capacity(n_draws, n_sites, scale):
+    """Initial buffer size: the expected number of faulty sites plus 6 standard deviations."""
+    if scale == np.inf:
+        return 64
+    p = 1.0 - np.exp(-1.0 / scale) if scale > 0 else 1.0
+    mean = n_draws * min(float(n_sites), 1e15) * p
+    return np.int64(min(mean + 6.0 * np.sqrt(mean) + 64.0, 1e9))
+
+
+@jit
 def _grow(buf):
     new = np.empty(max(64, buf.size * 2), dtype=np.int64)
     new[: buf.size] = buf
@@ -51,13 +61,13 @@ def transient_events(chips, inputs, key, salt, n_sites, scale):
     """Sites faulty for each (chip, input) row, drawn independently per row."""
     n = chips.size
     ptr = np.zeros(n + 1, dtype=np.int64)
-    buf = np.empty(64, dtype=np.int64)
+    buf = np.empty(_capacity(n, n_sites, scale), dtype=np.int64)
     m = 0
     for r in range(n):
         st = stream(key, salt, chips[r], inputs[r])
         buf, m = _draw(st, n_sites, scale, buf, m)
         ptr[r + 1] = m
-    return ptr, buf[:m].copy()
+    return ptr, buf[:m]
 
 
 @jit
@@ -65,8 +75,8 @@ def permanent_events(chips, key, salt, n_sites, scale):
     """Sites faulty on each row's chip: drawn once per chip, same for all its rows."""
     n = chips.size
     ptr = np.zeros(n + 1, dtype=np.int64)
-    buf = np.empty(64, dtype=np.int64)
-    own = np.empty(64, dtype=np.int64)
+    buf = np.empty(_capacity(n, n_sites, scale), dtype=np.int64)
+    own = np.empty(_capacity(1, n_sites, scale), dtype=np.int64)
     m = 0
     r = 0
     while r < n:
@@ -82,7 +92,7 @@ def permanent_events(chips, key, salt, n_sites, scale):
             m += k
             ptr[rr + 1] = m
         r = r1
-    return ptr, buf[:m].copy()
+    return ptr, buf[:m]
 
 
 @jit
