@@ -217,6 +217,21 @@ def _markov_params(label, mode, params):
     return p_on, p_off
 
 
+def as_specs(faults) -> list:
+    """Normalise ``faults`` (None, a FaultSpec, a spec string, or a list of them) to a list of FaultSpecs."""
+    if faults is None:
+        return []
+    if isinstance(faults, (FaultSpec, str)):
+        faults = [faults]
+    out = []
+    for f in faults:
+        f = parse_fault(f) if isinstance(f, str) else f
+        if not isinstance(f, FaultSpec):
+            raise ConfigError(f"'faults' must be FaultSpec objects or spec strings. Got {type(f).__name__}.")
+        out.append(f)
+    return out
+
+
 def parse_fault(text: str, profile=None) -> FaultSpec:
     """Parse ``SITE:MODE:RATE[:KEY=VALUE]...`` (see module docstring)."""
     parts = [p.strip() for p in str(text).split(":")]

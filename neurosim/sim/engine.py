@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from ..chip.mapping import ChipMapping
 from ..errors import ConfigError
-from ..faults.spec import FaultSpec, parse_fault
+from ..faults.spec import as_specs
 from ..kernels import apply as K
 from ..kernels import events as E
 from ..kernels.rng import inv_rate
@@ -105,21 +105,6 @@ def simulation_network(target) -> Network:
     raise ConfigError(f"simulate() needs a neurosim.Network or ChipMapping. Got {type(target).__name__}.")
 
 
-def _as_specs(faults) -> list:
-    if faults is None:
-        return []
-    if isinstance(faults, (FaultSpec, str)):
-        faults = [faults]
-    out = []
-    for f in faults:
-        if isinstance(f, str):
-            f = parse_fault(f)
-        if not isinstance(f, FaultSpec):
-            raise ConfigError(f"'faults' must be FaultSpec objects or spec strings. Got {type(f).__name__}.")
-        out.append(f)
-    return out
-
-
 def _check_int(name, v, lo=1):
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
         raise ConfigError(f"'{name}' must be an integer >= {lo}. Got {v!r}.")
@@ -138,7 +123,7 @@ def _make_plan(target, faults, seed, n_inputs):
         mapping, net = None, target
     else:
         raise ConfigError(f"simulate() needs a neurosim.Network or ChipMapping. Got {type(target).__name__}.")
-    specs = _as_specs(faults)
+    specs = as_specs(faults)
     if any(s.site == "core" for s in specs) and mapping is None:
         raise ConfigError(
             "Core faults need a mapping: pass neurosim.map_network(net, profile) instead of the bare network (--profile on the command line)."
@@ -420,7 +405,7 @@ def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk
             counts[:, k, slot] = E.chip_site_counts(chips // s.group, key, _salt(s.site, slot), n_sites,
                                                     inv_rate(s.rate))
     config = {
-        "faults": [s.to_dict() for s in _as_specs(faults)],
+        "faults": [s.to_dict() for _, s, _, _ in plan.specs],
         "n_chips": n_chips, "n_inputs": B, "seed": entropy,
         "target": "mapping" if plan.mapping is not None else "network",
         "profile": plan.mapping.profile.name if plan.mapping is not None else None,

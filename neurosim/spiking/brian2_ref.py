@@ -63,7 +63,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import ConfigError
-from ..faults.spec import FaultSpec, parse_fault
+from ..faults.spec import as_specs
 from ..network import Network
 
 V_INIT = 0.5
@@ -422,20 +422,6 @@ class ReplayResult:
                 "fault_effect": float(np.max(np.abs(self.engine - self.clean)))}
 
 
-def _specs(faults) -> list:
-    if faults is None:
-        return []
-    if isinstance(faults, (FaultSpec, str)):
-        faults = [faults]
-    out = []
-    for f in faults:
-        f = parse_fault(f) if isinstance(f, str) else f
-        if not isinstance(f, FaultSpec):
-            raise ConfigError(f"'faults' must be FaultSpec objects or spec strings. Got {type(f).__name__}.")
-        out.append(f)
-    return out
-
-
 def replay_engine_faults(target, x, faults, chip: int = 0, seed: int = 0, **kw) -> ReplayResult:
     """Run chip ``chip``'s permanent faults, as the engine draws them, in Brian2.
 
@@ -463,7 +449,7 @@ def replay_engine_faults(target, x, faults, chip: int = 0, seed: int = 0, **kw) 
     """
     from ..sim import permanent_fault_sites, simulate, simulation_network
 
-    specs = _specs(faults)
+    specs = as_specs(faults)
     bad = [s.to_text() for s in specs if s.mode != "permanent"]
     if bad:
         raise ConfigError(
