@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, FileFormatError
+from ..io.h5util import to_jsonable
 from ..sim.progress import progress_bar  # noqa: F401  (re-exported for the commands)
 
 
@@ -102,23 +103,6 @@ def write_text_atomic(path, text: str):
         except OSError:
             pass
         raise
-
-
-def to_jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return to_jsonable(obj.tolist())
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating,)):
-        v = float(obj)
-        return v if np.isfinite(v) else None
-    if isinstance(obj, float):
-        return obj if np.isfinite(obj) else None
-    return obj
 
 
 def dump_json(obj) -> str:

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
 
 import h5py
+import numpy as np
 
 from ..errors import FileFormatError
 
@@ -91,6 +93,24 @@ def atomic_h5(path, **h5kw):
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def to_jsonable(obj):
+    """Plain-JSON version of ``obj``: numpy scalars and arrays to Python, NaN/inf to None."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        v = float(obj)
+        return v if math.isfinite(v) else None
+    return obj
 
 
 def write_json_attr(obj, name: str, value) -> None:

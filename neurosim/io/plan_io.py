@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +33,7 @@ import h5py
 import numpy as np
 
 from ..errors import ConfigError, FileFormatError
-from .h5util import atomic_dir, check_new_dir, header_attrs, open_for_read
+from .h5util import atomic_dir, check_new_dir, header_attrs, open_for_read, to_jsonable
 from .mapping_io import read_mapping_group, write_mapping_group
 
 PLAN_VERSION = 1
@@ -85,23 +84,6 @@ def weights_sha256(net) -> str:
         h.update(dataset_sha256(np.asarray(W, dtype=np.float64)).encode("ascii"))
         h.update(dataset_sha256(np.asarray(b, dtype=np.float64)).encode("ascii"))
     return h.hexdigest()
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        v = float(obj)
-        return v if math.isfinite(v) else None
-    return obj
 
 
 def canonical_json(doc: dict) -> bytes:
@@ -172,7 +154,7 @@ def write_plan(plan, out_dir) -> dict:
         doc["inputs"] = dict(doc.get("inputs", {}), sha256=dataset_sha256(plan.inputs))
         doc["files"] = {H5_NAME: {"sha256": sha256_file(h5), "datasets": ds,
                                   "dataset_hash": "sha256(dtype.str|shape| + C-order bytes)"}}
-        doc = _jsonable(doc)
+        doc = to_jsonable(doc)
         doc["digest"] = {"algorithm": "sha256",
                          "scope": "canonical JSON (sorted keys, no whitespace, UTF-8) of every field except 'digest'",
                          "value": content_digest(doc)}
