@@ -30,7 +30,13 @@ _TILE_FIELDS = ("layer", "r0", "r1", "c0", "c1", "core", "scale")
 
 
 def write_network_group(g, net: Network) -> None:
+    """Dense networks: ``W001``/``b001``... datasets (version-1 layout); others: a native ``layers`` group."""
     g.attrs["name"] = net.name
+    if not net.is_dense:
+        from .native import write_layers
+
+        write_layers(g, net)
+        return
     write_json_attr(g, "activations", list(net.activations))
     for k, (W, b) in enumerate(zip(net.weights, net.biases)):
         g.create_dataset(f"W{k + 1:03d}", data=W, dtype="f8")
@@ -38,10 +44,14 @@ def write_network_group(g, net: Network) -> None:
 
 
 def read_network_group(g) -> Network:
-    acts = read_json_attr(g, "activations")
-    L = len(acts)
     name = g.attrs.get("name", "network")
     name = name.decode() if isinstance(name, bytes) else str(name)
+    if "layers" in g:
+        from .native import read_layers
+
+        return read_layers(g, g.file.filename, name)
+    acts = read_json_attr(g, "activations")
+    L = len(acts)
     Ws = [np.array(g[f"W{k:03d}"][()]) for k in range(1, L + 1)]
     bs = [np.array(g[f"b{k:03d}"][()]) for k in range(1, L + 1)]
     return Network.from_arrays(Ws, bs, acts, name=name)
