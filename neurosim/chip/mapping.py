@@ -118,6 +118,8 @@ class ChipMapping:
         nl = np.concatenate([np.full(c.size, l + 1, np.int64) for l, c in enumerate(self.neuron_core)])
         ni = np.concatenate([np.arange(c.size, dtype=np.int64) for c in self.neuron_core])
         nc = np.concatenate(self.neuron_core)
+        placed = nc >= 0  # wiring layers (pooling, flatten) hold no neuron circuits
+        nl, ni, nc = nl[placed], ni[placed], nc[placed]
         order = np.argsort(nc, kind="stable")
         neuron_ptr = np.searchsorted(nc[order], np.arange(self.n_cores + 1)).astype(np.int64)
         return tile_ptr, neuron_ptr, nl[order], ni[order]
