@@ -23,9 +23,11 @@ from ..chip.mapping import ChipMapping
 from ..errors import ConfigError
 from ..faults.spec import as_specs
 from ..kernels import apply as K
+from ..kernels import conv as KC
 from ..kernels import events as E
 from ..kernels.rng import inv_rate
 from ..network import Network, activate
+from . import conv as CV
 
 ROW_BLOCK = 128
 CLEAN_CACHE_BYTES = 512 * 2**20  # clean pre-activations of all inputs are kept up to this size
@@ -94,6 +96,12 @@ class _Plan:
     tile_grids: tuple | None  # per layer (n_cb, n_rb) core grid
     specs: tuple  # (k, spec, key, layers)
     n_inputs: int
+    tables: tuple = ()  # per layer: None (dense), ConvTables (conv2d) or "wiring"
+
+    def n_sites(self, spec, slot: int) -> int:
+        if spec.site == "core":
+            return self.mapping.n_cores
+        return CV.site_count(self.net, self.tables, spec.site, slot)
 
 
 def simulation_network(target) -> Network:
@@ -123,10 +131,11 @@ def _make_plan(target, faults, seed, n_inputs):
         mapping, net = None, target
     else:
         raise ConfigError(f"simulate() needs a neurosim.Network or ChipMapping. Got {type(target).__name__}.")
-    if not net.is_dense:
+    if not net.is_rate:
         raise ConfigError(
-            f"simulate() runs dense networks only for now; {net.name!r} has {', '.join(sorted(set(net.kinds) - {'dense'}))} layers."
+            f"Network {net.name!r} has spiking neuron models; the rate engine cannot run it (use the spiking mode)."
         )
+    tables = CV.layer_tables(net, mapping)
     specs = as_specs(faults)
     if any(s.site == "core" for s in specs) and mapping is None:
         raise ConfigError(
@@ -140,18 +149,28 @@ def _make_plan(target, faults, seed, n_inputs):
         entropy = int(seed)
     keys = spec_keys(entropy, len(specs))
     resolved = tuple((k, s, keys[k], s.resolve_layers(net.n_layers)) for k, s in enumerate(specs))
+    CV.check_spec_layers(net, tables, resolved)
     core_data = tile_grids = None
     if mapping is not None:
         core_data = mapping.core_contents()
         grids = []
         p = mapping.profile
-        for l, W in enumerate(net.weights, start=1):
+        for l, t in enumerate(tables, start=1):
+            if t is not None:  # conv layers use per-cell cores (ConvTables.cell_core); wiring has no tiles
+                grids.append(None)
+                continue
+            W = net.weights[l - 1]
             idx = np.flatnonzero(mapping.tile_layer == l)
             n_cb, n_rb = math.ceil(W.shape[0] / p.crossbar_cols), math.ceil(W.shape[1] / p.crossbar_rows)
             grids.append(np.ascontiguousarray(mapping.tile_core[idx].reshape(n_cb, n_rb)))
         tile_grids = tuple(grids)
-    WT = tuple(np.ascontiguousarray(W.T) for W in net.weights)
-    return _Plan(net, WT, mapping, core_data, tile_grids, resolved, n_inputs), entropy
+    WT = tuple(np.ascontiguousarray(W.T) if t is None else None for W, t in zip(_dense_weights(net, tables), tables))
+    return _Plan(net, WT, mapping, core_data, tile_grids, resolved, n_inputs, tables), entropy
+
+
+def _dense_weights(net, tables):
+    """The dense layers' ``W`` (conv and wiring layers: None; their dense equivalents are never built here)."""
+    return [la.op.weight if t is None else None for la, t in zip(net.layers, tables)]
 
 
 def _salt(site: str, layer: int) -> int:
@@ -208,6 +227,8 @@ def _run_block(plan: _Plan, x, chips, inputs, events_out, zcache=None, zstore=No
     def neuron_faults(Yv, layer):
         """Zero stuck neurons; return [(ptr, cells, old values)] and the rows hit."""
         stuck, hit = [], np.zeros(nv, dtype=np.bool_)
+        if layer > 0 and plan.tables and plan.tables[layer - 1] == "wiring":
+            return stuck, hit  # pooling/flatten/scale: no neurons of their own
         for k, s, key, layers in active:
             if s.site == "neuron" and layer in layers:
                 ptr, cells = _events(s, key, layer, Yv.shape[1], chips, inputs)
@@ -221,40 +242,72 @@ def _run_block(plan: _Plan, x, chips, inputs, events_out, zcache=None, zstore=No
 
     stuck, hit = neuron_faults(Y[:nv], 0)
     for l in range(1, L + 1):
-        W = net.weights[l - 1]
-        if zcache is None or dense.any():
-            Z = Y @ plan.WT[l - 1]
+        t = plan.tables[l - 1] if plan.tables else None
+        if isinstance(t, str):  # wiring: exact from the (faulty) previous layer, no faults of its own
+            la = net.layers[l - 1]
+            Z = la.op.apply(Y, net.shapes[l - 1])
             Z += net.biases[l - 1]
+            if zstore is not None:
+                zstore[l - 1][:] = Z[:nv]
+            dense |= hit
+            Y = activate(la.activation, Z, out=Z)
+            stuck, hit = [], np.zeros(nv, dtype=np.bool_)
+            continue
+        conv = t is not None
+        n_out = net.sizes[l]
+        W = None if conv else net.layers[l - 1].op.weight
+        if zcache is None or dense.any():
+            if conv:
+                Z = CV.conv_product(Y, t, net.biases[l - 1])
+            else:
+                Z = Y @ plan.WT[l - 1]
+                Z += net.biases[l - 1]
         else:
-            Z = np.zeros((ROW_BLOCK, W.shape[0]))
+            Z = np.zeros((ROW_BLOCK, n_out))
         Zv, Yv = Z[:nv], Y[:nv]
         if zcache is not None:
             light = np.flatnonzero(~dense)
             if light.size:
                 Zv[light] = zcache[l - 1][inputs[light]]
                 for ptr, cells, old in stuck:
-                    K.remove_inputs(Zv, plan.WT[l - 1], ptr, cells, old, light)
+                    if conv:
+                        KC.conv_remove_inputs(Zv, t.Wm, t.P, t.inv_ptr, t.inv_p, t.inv_k, ptr, cells, old, light)
+                    else:
+                        K.remove_inputs(Zv, plan.WT[l - 1], ptr, cells, old, light)
         if zstore is not None:
             zstore[l - 1][:] = Zv
         dense |= hit
         syn = None
+        n_syn = t.n_cells if conv else W.size
         for k, s, key, layers in active:
             if s.site == "synapse" and l in layers:
-                ptr, cells = _events(s, key, l, W.size, chips, inputs)
+                ptr, cells = _events(s, key, l, n_syn, chips, inputs)
                 record(k, l, ptr)
                 dense |= np.diff(ptr) > 0
                 syn = (ptr, cells) if syn is None else E.union_events(syn[0], syn[1], ptr, cells)
         if dead is not None:
             tp, npt, nl, ni = plan.core_data
             m = plan.mapping
-            K.dead_core_tiles(Zv, Yv, W, dead[0], dead[1], tp, m.tile_layer, m.tile_r0, m.tile_r1,
-                              m.tile_c0, m.tile_c1, l)
-            if syn is not None:
-                p = m.profile
-                K.stuck_synapses_live_cores(Zv, Yv, W, syn[0], syn[1], dead[0], dead[1],
-                                            plan.tile_grids[l - 1], p.crossbar_rows, p.crossbar_cols)
+            if conv:
+                KC.conv_dead_core_tiles(Zv, Yv, t.Wm, t.idx, dead[0], dead[1], tp, m.tile_layer, m.tile_r0,
+                                        m.tile_r1, m.tile_c0, m.tile_c1, m.tile_pos, l)
+                if syn is not None:
+                    KC.conv_stuck_synapses_live_cores(Zv, Yv, t.Wm, t.idx, syn[0], syn[1], dead[0], dead[1],
+                                                      t.cell_core, t.replicated)
+            else:
+                K.dead_core_tiles(Zv, Yv, W, dead[0], dead[1], tp, m.tile_layer, m.tile_r0, m.tile_r1,
+                                  m.tile_c0, m.tile_c1, l)
+                if syn is not None:
+                    p = m.profile
+                    K.stuck_synapses_live_cores(Zv, Yv, W, syn[0], syn[1], dead[0], dead[1],
+                                                plan.tile_grids[l - 1], p.crossbar_rows, p.crossbar_cols)
         elif syn is not None:
-            K.stuck_synapses(Zv, Yv, W, syn[0], syn[1])
+            if not conv:
+                K.stuck_synapses(Zv, Yv, W, syn[0], syn[1])
+            elif t.replicated:
+                KC.conv_stuck_synapses_replicated(Zv, Yv, t.Wm, t.idx, syn[0], syn[1])
+            else:
+                KC.conv_stuck_synapses(Zv, Yv, t.Wm, t.idx, syn[0], syn[1])
         Y = activate(net.activations[l - 1], Z, out=Z)
         stuck, hit = neuron_faults(Y[:nv], l)
     return Y[:nv]
@@ -280,6 +333,12 @@ def _run_rows(plan, x, start, stop, want_events, zcache=None, zstore=None):
 SMALL_NET_SYNAPSES = 100_000  # below this, per-block work is too small for threads to pay off
 
 
+def _work_synapses(net) -> int:
+    """Multiply-adds per inference (a conv kernel weight counts once per position it serves)."""
+    return int(sum(la.op.n_weights * (net.sizes[l] // max(la.op.weight.shape[0], 1) if la.op.kind == "conv2d" else 1)
+                   for l, la in enumerate(net.layers, start=1)))
+
+
 def _resolve_threads(threads, n_synapses: int):
     """Default: one thread for small networks (GIL hand-offs dominate), else the CPUs (at most 8)."""
     if threads is None:
@@ -292,7 +351,9 @@ def permanent_fault_sites(target, faults, chip: int = 0, seed=None) -> list:
 
     Returns one dict per spec (``{}`` for non-permanent specs) mapping a layer
     slot to an int64 array of faulty site indices: neuron indices for neuron
-    specs, ``i * n_in + j`` for synapse ``W_l[i, j]``, core ids (slot 0) for
+    specs, ``i * n_in + j`` for synapse ``W_l[i, j]`` (conv layers: kernel cell
+    ``co*K + k``, or ``(p*c_out + co)*K + k`` for replicated kernels; see
+    :mod:`neurosim.kernels.conv`), core ids (slot 0) for
     core specs. Same ``seed`` as :func:`simulate` gives exactly its faults, so
     other simulators (e.g. the Brian2 reference) can replay them.
     """
@@ -305,8 +366,9 @@ def permanent_fault_sites(target, faults, chip: int = 0, seed=None) -> list:
         if s.mode == "permanent":
             slots = [0] if s.site == "core" else list(layers)
             for slot in slots:
-                n = (plan.mapping.n_cores if s.site == "core" else
-                     net.sizes[slot] if s.site == "neuron" else net.weights[slot - 1].size)
+                n = plan.n_sites(s, slot)
+                if n == 0:
+                    continue
                 _, cells = _events(s, key, slot, n, chips, chips)
                 sites[slot] = cells
         out.append(sites)
@@ -357,14 +419,14 @@ def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk
     if chunk_rows is not None:
         chunk_rows = _check_int("chunk_rows", chunk_rows)
     net0 = simulation_network(target)
-    threads = _resolve_threads(threads, net0.n_synapses)
+    threads = _resolve_threads(threads, _work_synapses(net0))
     x = net0.check_inputs(x)
     B = x.shape[0]
     if B == 0:
         raise ConfigError("'x' must hold at least one input row. Got 0.")
     plan, entropy = _make_plan(target, faults, seed, B)
     S, L = len(plan.specs), plan.net.n_layers
-    clean_plan = _Plan(plan.net, plan.WT, None, None, None, (), B)
+    clean_plan = _Plan(plan.net, plan.WT, None, None, None, (), B, plan.tables)
     total = n_chips * B
     delta = np.empty((n_chips, B, plan.net.n_out))
     flat = delta.reshape(total, -1)
@@ -404,8 +466,9 @@ def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk
             continue
         slots = [0] if s.site == "core" else list(layers)
         for slot in slots:
-            n_sites = (plan.mapping.n_cores if s.site == "core" else
-                       plan.net.sizes[slot] if s.site == "neuron" else plan.net.weights[slot - 1].size)
+            n_sites = plan.n_sites(s, slot)
+            if n_sites == 0:
+                continue
             counts[:, k, slot] = E.chip_site_counts(chips // s.group, key, _salt(s.site, slot), n_sites,
                                                     inv_rate(s.rate))
     config = {
