@@ -26,12 +26,17 @@ from .stats import clopper_pearson, dkw_epsilon, ks_distance_normal, rank_loss
 from .tails import chebyshev_tail
 
 
-def effective_rates(faults, n_layers: int):
+def effective_rates(faults, n_layers):
     """Per-layer neuron and synapse crash probabilities implied by fault specs.
 
+    ``n_layers`` is the number of layers, or the network itself: then wiring
+    layers (pooling, flatten: no fault sites) are left out.
     Returns ``(p_neuron, p_synapse, uncovered)`` where ``uncovered`` lists the
     specs no prediction covers (core faults).
     """
+    net = None
+    if not isinstance(n_layers, (int, np.integer)):
+        net, n_layers = n_layers, n_layers.n_layers
     pn, ps, unc = {}, {}, []
     for s in faults:
         if s.site == "core":
@@ -40,13 +45,15 @@ def effective_rates(faults, n_layers: int):
         rate = s.rate * (s.duty if s.mode == "intermittent" else 1.0)
         target = pn if s.site == "neuron" else ps
         for l in s.resolve_layers(n_layers):
+            if net is not None and l > 0 and (net.neuron_sites(l) if s.site == "neuron" else net.synapse_sites(l)) == 0:
+                continue
             target[l] = rate if l not in target else 1.0 - (1.0 - target[l]) * (1.0 - rate)
     return pn, ps, unc
 
 
 def predictions_for(net, x, faults) -> dict:
     """Analytic predictions for the given fault specs (see module docstring)."""
-    pn, ps, unc = effective_rates(faults, net.n_layers)
+    pn, ps, unc = effective_rates(faults, net)  # wiring layers (pooling, flatten) carry no faults
     out = {}
     if pn and not ps:
         out.update(bounds(net, x, pn))
