@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the bundled example: map the digits MLP onto a chip, simulate
 # faults, compare with the bounds, sweep fault rates and report, then plan
-# replicas. Installs what it needs into .venv on first use. Outputs: out/example/.
+# replicas; then map the digits CNN (second example) and sweep it briefly.
+# Installs what it needs into .venv on first use. Outputs: out/example/.
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 MODEL=examples/digits_mlp.h5
 OUT=out/example
@@ -20,3 +21,7 @@ neurosim report "$OUT/sweep.h5" -o "$OUT/sweep-report"
 neurosim plan "$MODEL" --profile rram --fault synapse:permanent:profile --eps 4.5 --delta 1e-3 \
   --common-cause 0.3 --seed 1 -o "$OUT/plan"
 neurosim plan --check "$OUT/plan"
+CNN=examples/digits_cnn.h5
+neurosim map "$CNN" --profile truenorth -o "$OUT/cnn-mapping.json"
+neurosim sweep "$CNN" --profile loihi --fault synapse:transient --fault neuron:transient:layers=1 \
+  --rates 1e-4:1e-2:3 --chips 5 --seed 1 -o "$OUT/cnn-sweep.h5"
