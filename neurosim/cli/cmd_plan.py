@@ -109,10 +109,10 @@ def _bars():
 def run(args):
     if args.check is not None:
         return _run_check(args)
-    from ..analysis.replicas import build_plan
+    from ..plan import build_plan
     from ..chip import load_profile, map_network
     from ..io import load_network
-    from ..io.plan_io import check_output_dir, model_info, write_plan
+    from ..plan.files import check_output_dir, model_info, write_plan
 
     _validate(args)
     out = check_output_dir(args.output)
@@ -229,7 +229,7 @@ def _print_plan(doc, out):
 
 
 def _run_check(args):
-    from ..io.plan_io import check_plan
+    from ..plan.check import check_plan
 
     if args.output is not None:
         raise ConfigError("'--check' writes nothing; remove -o.")

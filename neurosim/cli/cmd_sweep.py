@@ -49,8 +49,8 @@ def add_parser(sub):
 def run(args):
     from ..errors import ConfigError
     from ..io import load_network
-    from ..sim.executors import make_executor
-    from ..sim.sweep import build_context, load_sweep_faults, parse_rates, run_sweep, spec_key
+    from ..sweep.executors import make_executor
+    from ..sweep import build_context, load_sweep_faults, parse_rates, run_sweep, spec_key
 
     if not args.output:
         raise ConfigError("'neurosim sweep' needs -o FILE.h5 (the sweep file to write or resume).")

@@ -20,6 +20,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ..chip.mapping import ChipMapping
+from .. import _validate
 from ..errors import ConfigError
 from ..faults.spec import as_specs
 from ..kernels import apply as K
@@ -106,9 +107,7 @@ def simulation_network(target) -> Network:
 
 
 def _check_int(name, v, lo=1):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-        raise ConfigError(f"'{name}' must be an integer >= {lo}. Got {v!r}.")
-    return int(v)
+    return _validate.integer(v, name, lo)
 
 
 def spec_keys(entropy: int, n: int) -> list:
