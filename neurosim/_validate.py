@@ -14,7 +14,7 @@ import numpy as np
 
 from .errors import ConfigError
 
-__all__ = ["label", "real", "open_unit", "unit_interval", "integer", "int_array", "seed"]
+__all__ = ["label", "real", "positive", "open_unit", "unit_interval", "integer", "int_array", "seed"]
 
 
 def label(name: str, what: str | None = None) -> str:
@@ -30,6 +30,14 @@ def real(value, name: str, what: str | None = None) -> float:
     if not math.isfinite(v):
         raise ConfigError(f"The {label(name, what)} must be finite. Got {v}.")
     return v
+
+
+def positive(value, name: str, what: str | None = None, example: str = "1.0") -> float:
+    """A finite real number > 0."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)) \
+            or not float(value) > 0:
+        raise ConfigError(f"The {label(name, what)} must be a finite number > 0, e.g. {example}. Got {value!r}.")
+    return float(value)
 
 
 def open_unit(value, name: str, what: str | None = None, example: str = "0.5") -> float:

@@ -16,6 +16,7 @@ from .stats import (
     LEVEUGLE_T,
     TailEstimate,
     clopper_pearson,
+    clustered_interval,
     dkw_epsilon,
     dkw_sample_size,
     empirical_tail,
@@ -27,7 +28,9 @@ from .stats import (
     std_ci,
     wilson_interval,
 )
-from .planner import ReplicaPlan, log_median_failure_tail, median_failure_tail, plan_replicas, smallest_odd_R
+from .planner import (
+    ReplicaPlan, log_median_failure_tail, median_failure_tail, median_failure_tails, plan_replicas, smallest_odd_R,
+)
 # --- end statistics and planner ---
 # Deployment plans (simulation, verification, plan files) live in neurosim.plan; analysis is pure maths
 # and imports nothing that simulates (tests/test_architecture.py).

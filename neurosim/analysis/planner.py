@@ -78,6 +78,7 @@ from .stats import _out
 __all__ = [
     "median_failure_tail",
     "log_median_failure_tail",
+    "median_failure_tails",
     "ReplicaPlan",
     "plan_replicas",
     "smallest_odd_R",
@@ -197,6 +198,39 @@ def median_failure_tail(R, q):
     (0.25, 0.15625)
     """
     return _out(np.exp(log_median_failure_tail(R, q)))
+
+
+def _tail_unique(R: int, u: np.ndarray) -> np.ndarray:
+    """``T(R, u) = P(Bin(R, u) >= ceil(R/2))`` for a 1-d array ``u`` (the formula of :func:`log_median_failure_tail`, vectorised)."""
+    u = np.asarray(u, dtype=np.float64)
+    if R > 4096:  # the planner truncates the sum with a rigorous remainder bound: cheaper for large R
+        return np.exp(np.asarray(log_median_failure_tail(R, u), dtype=np.float64)).reshape(u.shape)
+    out = np.empty(u.shape)
+    k = np.arange((R + 1) // 2, R + 1, dtype=np.float64)
+    logc = special.gammaln(R + 1.0) - special.gammaln(k + 1.0) - special.gammaln(R - k + 1.0)
+    inner = (u > 0.0) & (u < 1.0)
+    out[u <= 0.0] = 0.0
+    out[u >= 1.0] = 1.0
+    idx = np.flatnonzero(inner)
+    step = max(1, (1 << 22) // k.size)
+    for i0 in range(0, idx.size, step):
+        j = idx[i0:i0 + step]
+        lq, l1q = np.log(u[j])[:, None], np.log1p(-u[j])[:, None]
+        lp = logc[None, :] + k[None, :] * lq + (R - k)[None, :] * l1q
+        out[j] = np.exp(np.minimum(0.0, special.logsumexp(lp, axis=1)))
+    return out
+
+
+def median_failure_tails(R: int, q) -> np.ndarray:
+    """``T(R, q)`` elementwise for an array of probabilities (exact, log space; no argument checks).
+
+    The vectorised form of :func:`median_failure_tail` used by the plan's tail
+    models (one ``R``, many ``q``): the full log-sum-exp over ``k >= ceil(R/2)``
+    for ``R <= 4096``, :func:`log_median_failure_tail` above.
+    """
+    q = np.asarray(q, dtype=np.float64)
+    u, inv = np.unique(q.ravel(), return_inverse=True)
+    return _tail_unique(int(R), u)[inv].reshape(q.shape)
 
 
 # ---------------------------------------------------------------------------

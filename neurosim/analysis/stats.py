@@ -94,6 +94,7 @@ from ..errors import ConfigError
 __all__ = [
     "clopper_pearson",
     "wilson_interval",
+    "clustered_interval",
     "mean_ci",
     "t_interval",
     "std_ci",
@@ -243,6 +244,44 @@ def clopper_pearson(k, n, confidence: float = 0.95, side: str = "two-sided"):
         hi = np.where(k == 0, -np.expm1(np.log(a) / nf), hi)
         hi = np.where(k == n, 1.0, hi)
     return _out(lo), _out(hi)
+
+
+def clustered_interval(fail, confidence: float, side: str = "two-sided") -> dict:
+    r"""Proportion of failures in ``fail`` (clusters × items) with a cluster-robust interval.
+
+    Rows are independent clusters (chips, or replica groups); items within a
+    row may be correlated. Reports the naive Clopper–Pearson interval over all
+    ``n = rows × items`` and the Korn–Graubard one: Clopper–Pearson with the
+    effective size ``n* = n / deff`` and ``k* = p̂ n*``, where
+    ``deff = max(1, B Var(f_g) / (p̂(1-p̂)))`` compares the variance of the
+    row means ``f_g`` with the binomial one (``deff = 1`` when ``p̂`` is 0 or 1
+    or there is one row).
+
+    Reference: E. L. Korn, B. I. Graubard, "Confidence intervals for
+    proportions with small expected number of positive counts estimated from
+    survey data", Survey Methodology 24(2), 193–201, 1998.
+    """
+    f = np.asarray(fail, dtype=bool)
+    if f.ndim != 2 or f.size == 0:
+        raise ConfigError(f"'fail' must be a non-empty (clusters, items) array. Got shape {f.shape}.")
+    G, B = f.shape
+    n = G * B
+    k = int(f.sum())
+    p = k / n
+    lo, hi = clopper_pearson(k, n, confidence, side)
+    deff = 1.0
+    if G >= 2 and 0 < k < n:
+        fg = f.mean(axis=1)
+        deff = max(1.0, float(B * np.var(fg, ddof=1) / (p * (1.0 - p))))
+    n_eff = n / deff
+    k_eff = p * n_eff
+    alpha = 1.0 - confidence
+    a = alpha / 2.0 if side == "two-sided" else alpha
+    clo = 0.0 if (k_eff <= 0 or side == "upper") else float(stats.beta.ppf(a, k_eff, n_eff - k_eff + 1.0))
+    chi = 1.0 if (k_eff >= n_eff or side == "lower") else float(stats.beta.ppf(1.0 - a, k_eff + 1.0, n_eff - k_eff))
+    return {"k": k, "n": n, "rate": p, "lo": float(lo), "hi": float(hi), "side": side,
+            "design_effect": deff, "n_effective": n_eff, "lo_clustered": clo, "hi_clustered": chi,
+            "clusters": G, "confidence": float(confidence)}
 
 
 def wilson_interval(k, n, confidence: float = 0.95):

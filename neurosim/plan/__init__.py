@@ -101,7 +101,8 @@ from .files import (
     H5_NAME, JSON_NAME, PLAN_VERSION, LoadedPlan, PlanCheckError, canonical_json, check_output_dir, content_digest,
     dataset_sha256, model_info, read_plan, sha256_file, weights_sha256, write_plan,
 )
-from .models import TailModel, clustered_interval, mixture_tail, smallest_R_mixture, tails
+from ..analysis.stats import clustered_interval
+from .models import TailModel, mixture_tail, smallest_R_mixture, tails
 from .routes import CopyFailures, SimModels, bound_route, estimate_copy_failures, simulation_models, simulation_route
 from .verify import common_cause_specs, verification_size, verify_replicas
 

@@ -27,11 +27,7 @@ _RULE_TEXT = {
 
 
 def _check_eps(eps) -> float:
-    v = V.real(eps, "eps", "output error threshold, ||Δ||_∞ units")
-    if not v > 0:
-        raise ConfigError(f"The 'eps' (output error threshold, ||Δ||_∞ units) must be a finite number > 0, e.g. 2.0. "
-                          f"Got {eps!r}.")
-    return v
+    return V.positive(eps, "eps", "output error threshold, ||Δ||_∞ units", "2.0")
 
 
 def _check_common_cause(F):

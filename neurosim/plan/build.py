@@ -12,7 +12,7 @@ from ..errors import ConfigError
 from ._common import (AGGREGATION, FAILURE_RULE, MAX_R, _RULE_TEXT, _check_common_cause, _check_eps, _check_int,
                       _check_rule, _check_specs, _ci_short)
 from .certify import algorithm1_certification
-from .models import clustered_interval
+from ..analysis.stats import clustered_interval
 from .routes import SimModels, bound_route, estimate_copy_failures, simulation_route
 from .verify import verification_size, verify_replicas
 

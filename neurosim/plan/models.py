@@ -1,45 +1,15 @@
-"""Tail models of the median of ``R`` replicas (:class:`TailModel`) and the cluster-robust interval.
+"""Tail models of the median of ``R`` replicas (:class:`TailModel`), averaged over the evaluation inputs.
 
 See :mod:`neurosim.plan` for the component-wise and copy-wise models and the decisions behind them.
 """
 from __future__ import annotations
 
 import numpy as np
-from scipy import special
-from scipy import stats as _st
 
-from ..analysis.planner import log_median_failure_tail, smallest_odd_R
-from ..analysis.stats import clopper_pearson
+from ..analysis.planner import median_failure_tails as tails  # ``tails(R, q)``: the exact T(R, q) elementwise
+from ..analysis.planner import smallest_odd_R
 from ..errors import ConfigError
 from ._common import MAX_R
-
-def _tail_unique(R: int, u: np.ndarray) -> np.ndarray:
-    """``T(R, u) = P(Bin(R, u) >= ceil(R/2))`` for a 1-d array ``u`` (same formula as the planner, vectorised)."""
-    u = np.asarray(u, dtype=np.float64)
-    if R > 4096:  # the planner truncates the sum with a rigorous remainder bound: cheaper for large R
-        return np.exp(np.asarray(log_median_failure_tail(R, u), dtype=np.float64)).reshape(u.shape)
-    out = np.empty(u.shape)
-    k = np.arange((R + 1) // 2, R + 1, dtype=np.float64)
-    logc = special.gammaln(R + 1.0) - special.gammaln(k + 1.0) - special.gammaln(R - k + 1.0)
-    inner = (u > 0.0) & (u < 1.0)
-    out[u <= 0.0] = 0.0
-    out[u >= 1.0] = 1.0
-    idx = np.flatnonzero(inner)
-    step = max(1, (1 << 22) // k.size)
-    for i0 in range(0, idx.size, step):
-        j = idx[i0:i0 + step]
-        lq, l1q = np.log(u[j])[:, None], np.log1p(-u[j])[:, None]
-        lp = logc[None, :] + k[None, :] * lq + (R - k)[None, :] * l1q
-        out[j] = np.exp(np.minimum(0.0, special.logsumexp(lp, axis=1)))
-    return out
-
-
-def tails(R: int, q) -> np.ndarray:
-    """``T(R, q)`` elementwise for an array of probabilities (exact, log space)."""
-    q = np.asarray(q, dtype=np.float64)
-    u, inv = np.unique(q.ravel(), return_inverse=True)
-    return _tail_unique(int(R), u)[inv].reshape(q.shape)
-
 
 class TailModel:
     r"""Per-input prediction of ``P(median of R copies fails on x)`` for independent copies.
@@ -131,37 +101,3 @@ def mixture_tail(R: int, q) -> float:
 def smallest_R_mixture(q, delta: float, max_R: int = MAX_R):
     """Smallest odd ``R`` with ``mixture_tail(R, q) <= delta``: ``(R, tail, reason)``."""
     return TailModel(q).smallest_R(delta, max_R)
-
-
-def clustered_interval(fail, confidence: float, side: str = "two-sided") -> dict:
-    r"""Proportion of failures in ``fail`` (clusters × items) with a cluster-robust interval.
-
-    Rows are independent clusters (chips, or replica groups); items within a
-    row may be correlated. Reports the naive Clopper–Pearson interval over all
-    ``n = rows × items`` and the Korn–Graubard one: Clopper–Pearson with the
-    effective size ``n* = n / deff`` and ``k* = p̂ n*``, where
-    ``deff = max(1, B Var(f_g) / (p̂(1-p̂)))`` compares the variance of the
-    row means ``f_g`` with the binomial one (``deff = 1`` when ``p̂`` is 0 or 1
-    or there is one row).
-    """
-    f = np.asarray(fail, dtype=bool)
-    if f.ndim != 2 or f.size == 0:
-        raise ConfigError(f"'fail' must be a non-empty (clusters, items) array. Got shape {f.shape}.")
-    G, B = f.shape
-    n = G * B
-    k = int(f.sum())
-    p = k / n
-    lo, hi = clopper_pearson(k, n, confidence, side)
-    deff = 1.0
-    if G >= 2 and 0 < k < n:
-        fg = f.mean(axis=1)
-        deff = max(1.0, float(B * np.var(fg, ddof=1) / (p * (1.0 - p))))
-    n_eff = n / deff
-    k_eff = p * n_eff
-    alpha = 1.0 - confidence
-    a = alpha / 2.0 if side == "two-sided" else alpha
-    clo = 0.0 if (k_eff <= 0 or side == "upper") else float(_st.beta.ppf(a, k_eff, n_eff - k_eff + 1.0))
-    chi = 1.0 if (k_eff >= n_eff or side == "lower") else float(_st.beta.ppf(1.0 - a, k_eff + 1.0, n_eff - k_eff))
-    return {"k": k, "n": n, "rate": p, "lo": float(lo), "hi": float(hi), "side": side,
-            "design_effect": deff, "n_effective": n_eff, "lo_clustered": clo, "hi_clustered": chi,
-            "clusters": G, "confidence": float(confidence)}

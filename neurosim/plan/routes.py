@@ -13,14 +13,14 @@ import numpy as np
 from ..analysis.bounds import b3_bound, output_jacobians, synapse_first_order
 from ..analysis.compare import effective_rates
 from ..analysis.planner import plan_replicas
-from ..analysis.stats import clopper_pearson
+from ..analysis.stats import clopper_pearson, clustered_interval
 from ..analysis.tails import chebyshev_tail, crash_count_tail, q_balancedness
 from ..errors import ConfigError
 from ..network import Network
 from ..sim.engine import simulation_network
 from ._common import (MAX_R, PHASE_ESTIMATE, RULES, _check_eps, _check_int, _check_rule, _chips_per_call,
                       derive_seed)
-from .models import TailModel, clustered_interval
+from .models import TailModel
 
 @dataclass
 class CopyFailures:

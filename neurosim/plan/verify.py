@@ -11,7 +11,7 @@ from ..faults.spec import FaultSpec
 from ..sim.engine import simulation_network
 from ._common import (PHASE_COMMON, PHASE_VERIFY, _check_common_cause, _check_eps, _check_int, _chips_per_call,
                       _ci_short, derive_seed)
-from .models import clustered_interval
+from ..analysis.stats import clustered_interval
 
 def common_cause_specs(specs, F: float, R: int) -> list:
     """Split every permanent spec into a shared (per group of ``R``) and an independent part.
