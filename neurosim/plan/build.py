@@ -16,6 +16,7 @@ from ..analysis.stats import clustered_interval
 from .routes import SimModels, bound_route, estimate_copy_failures, simulation_route
 from .verify import verification_size, verify_replicas
 
+
 @dataclass
 class PlanBuild:
     """A plan in memory: the JSON document, the arrays of plan.h5 and the mapping."""

@@ -8,6 +8,7 @@ from ..network import Network
 from ._common import _check_eps
 from .routes import _layer_contributions, bound_route
 
+
 def algorithm1_certification(net: Network, x, specs, eps: float, delta: float, bound: dict | None = None) -> dict:
     """Algorithm 1's certification part (no retraining) from b3/synapse first-order moments.
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, FileFormatError
-from .files import PlanCheckError, _version, read_plan, sha256_file, weights_sha256  # noqa: F401
+from .files import _version, read_plan, sha256_file, weights_sha256
 
 __all__ = ["CheckReport", "check_plan"]
 

@@ -357,8 +357,6 @@ def read_plan(plan_dir, verify_hashes: bool = True) -> LoadedPlan:
     return LoadedPlan(d, doc, arrays, mapping, hashes, file_hash)
 
 
-# --------------------------------------------------------------------------- checking
-
 def _version() -> str:
     from .. import __version__
 

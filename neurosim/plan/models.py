@@ -11,6 +11,9 @@ from ..analysis.planner import smallest_odd_R
 from ..errors import ConfigError
 from ._common import MAX_R
 
+__all__ = ["TailModel", "mixture_tail", "smallest_R_mixture", "tails"]
+
+
 class TailModel:
     r"""Per-input prediction of ``P(median of R copies fails on x)`` for independent copies.
 

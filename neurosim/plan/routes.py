@@ -22,6 +22,7 @@ from ._common import (MAX_R, PHASE_ESTIMATE, RULES, _check_eps, _check_int, _che
                       derive_seed)
 from .models import TailModel
 
+
 @dataclass
 class CopyFailures:
     """Per (chip, input) outcome of single copies (phase 1).

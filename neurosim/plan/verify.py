@@ -13,6 +13,7 @@ from ._common import (PHASE_COMMON, PHASE_VERIFY, _check_common_cause, _check_ep
                       _ci_short, derive_seed)
 from ..analysis.stats import clustered_interval
 
+
 def common_cause_specs(specs, F: float, R: int) -> list:
     """Split every permanent spec into a shared (per group of ``R``) and an independent part.
 
