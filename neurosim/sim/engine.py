@@ -20,7 +20,6 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ..chip.mapping import ChipMapping
-from .. import _validate
 from ..errors import ConfigError
 from ..faults.spec import as_specs
 from ..kernels import apply as K
@@ -107,7 +106,9 @@ def simulation_network(target) -> Network:
 
 
 def _check_int(name, v, lo=1):
-    return _validate.integer(v, name, lo)
+    from .._validate import integer  # the shared checker (neurosim/_validate.py)
+
+    return integer(v, name, lo)
 
 
 def spec_keys(entropy: int, n: int) -> list:
