@@ -1,7 +1,6 @@
 """``neurosim compare``: simulate, then compare the error distribution with the bounds."""
 from __future__ import annotations
 
-from .. import _validate
 from ..errors import ConfigError
 from ..io.h5util import atomic_dir, check_new_dir
 from .cmd_simulate import add_fault_args, parse_faults
@@ -38,9 +37,10 @@ def run(args):
     from ..sim import simulate
 
     out = check_new_dir(args.output)
-    if args.eps is not None:
-        _validate.positive(args.eps, "--eps", "error threshold of the tail probability", "0.5")
-    _validate.integer(args.chips, "--chips", 2, "chips simulated; >= 2 to estimate a distribution")
+    if args.eps is not None and not args.eps > 0:
+        raise ConfigError(f"'--eps' must be > 0. Got {args.eps}.")
+    if args.chips < 2:
+        raise ConfigError(f"'--chips' must be >= 2 to estimate a distribution. Got {args.chips}.")
     net = load_network(args.model)
     x, labels = load_inputs(args, net)
     net, mapping = load_target(args, x_sample=x)
