@@ -203,3 +203,27 @@ def test_cli_map_onnx_json(tmp_path, capsys):
     s = json.loads(out)
     assert s["network"]["ops"][0] == "conv2d" and s["layers"][0]["positions"] == 64
     assert s["layers"][0]["shape"] == [4, 9] and s["conv_kernels"] == "shared"
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "nir"])
+def test_every_command_accepts_onnx_and_nir(tmp_path, capsys, fmt, rng):
+    m = _cnn()
+    net = from_torch(m, (1, 8, 8))
+    path = tmp_path / f"cnn.{fmt}"
+    if fmt == "onnx":
+        _export(m, path, (1, 8, 8))
+    else:
+        save_nir(net, path, rate_activations="metadata")
+    common = ["--dataset", "digits", "--limit", "30", "--seed", "1"]
+    cmds = [
+        ["simulate", path, "--profile", "rram", "--fault", "synapse:transient:1e-2", "--chips", "3", "--json"],
+        ["bounds", path, "--p", "0.01", "--layer", "1", "--json"],
+        ["compare", path, "--fault", "neuron:transient:0.01:layers=1", "--chips", "5", "-o", tmp_path / "cmp"],
+        ["sweep", path, "--fault", "synapse:transient", "--rates", "1e-3:1e-2:2", "--chips", "2",
+         "-o", tmp_path / "sw.h5"],
+        ["plan", path, "--profile", "rram", "--fault", "synapse:permanent:0.01", "--eps", "5", "--delta", "0.1",
+         "-o", tmp_path / "plan"],
+    ]
+    for argv in cmds:
+        code, out, err = run_cli(argv + common, capsys)
+        assert code == 0, (argv[0], err)

@@ -224,7 +224,7 @@ def bound_route(net: Network, x, specs, eps: float, delta: float, rule: str = "c
     """
     eps = _check_eps(eps)
     rule = _check_rule(rule)
-    pn, ps, unc = effective_rates(specs, net.n_layers)
+    pn, ps, unc = effective_rates(specs, net)  # wiring layers (pooling, flatten) carry no faults
     if unc:
         return {"available": False,
                 "reason": "core faults are correlated (a whole core at once); no analytic prediction covers them: "
