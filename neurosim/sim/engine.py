@@ -102,7 +102,11 @@ def _shared_synapse_specs(active, l):
 
 
 def _run_block(plan: Plan, x, chips, inputs, events_out, zcache=None, zstore=None, masked=None):
-    """Faulty forward pass of one block (<= ROW_BLOCK rows); returns outputs (nv, n_out).
+    """Faulty forward pass of one block; returns outputs (nv, n_out).
+
+    The rows are consecutive inputs of one chip inside one aligned window of
+    :data:`ROW_BLOCK` inputs; input ``i`` always sits at row ``i % ROW_BLOCK``
+    of the fixed-shape BLAS product (see :func:`_blocks`).
 
     ``zcache[l-1]`` (optional) holds the clean pre-activations ``z_l`` of every
     input. A row whose layer input is still clean, or clean except for a few
@@ -117,8 +121,10 @@ def _run_block(plan: Plan, x, chips, inputs, events_out, zcache=None, zstore=Non
     net, Wt = plan.net, plan.weights
     nv = chips.size
     L = net.n_layers
+    p0 = int(inputs[0]) % ROW_BLOCK
+    rows = slice(p0, p0 + nv)
     Y = np.zeros((ROW_BLOCK, net.n_in), dtype=plan.dtype)
-    Y[:nv] = x[inputs]
+    Y[rows] = x[inputs]
     active = [(k, s, key, layers) for (k, s, key, layers) in plan.specs if s.rate > 0.0]
     dense = np.zeros(nv, dtype=np.bool_)  # row input differs densely from the clean one
 
@@ -154,7 +160,7 @@ def _run_block(plan: Plan, x, chips, inputs, events_out, zcache=None, zstore=Non
             K.dead_core_neurons(Yv, dead[0], dead[1], npt, nl, ni, layer)
         return stuck, hit
 
-    stuck, hit = neuron_faults(Y[:nv], 0)
+    stuck, hit = neuron_faults(Y[rows], 0)
     for l in range(1, L + 1):
         W, b = Wt.W[l - 1], Wt.b[l - 1]
         shared = _shared_synapse_specs(active, l)
@@ -171,7 +177,7 @@ def _run_block(plan: Plan, x, chips, inputs, events_out, zcache=None, zstore=Non
             Z += b
         else:
             Z = np.zeros((ROW_BLOCK, W.shape[0]), dtype=plan.dtype)
-        Zv, Yv = Z[:nv], Y[:nv]
+        Zv, Yv = Z[rows], Y[rows]
         if zcache is not None:
             light = np.flatnonzero(~dense)
             if light.size:
@@ -185,14 +191,14 @@ def _run_block(plan: Plan, x, chips, inputs, events_out, zcache=None, zstore=Non
             skip = per_seg >= MASK_FRACTION * W.size
             for q in np.flatnonzero(skip):  # dense fault set: product with the chip's masked weights
                 r0, r1 = seg[0][q], seg[0][q + 1]
-                ck = (l, int(chips[r0]))
+                ck = int(chips[r0])
                 if masked.get(l, (None,))[0] != ck:
                     Wm = W.copy()
                     Wm.reshape(-1)[seg[2][seg[1][q]:seg[1][q + 1]]] = 0.0
                     masked[l] = (ck, Wm)
                 Zm = Y @ masked[l][1].T
                 Zm += b
-                Zv[r0:r1] = Zm[r0:r1]
+                Zv[r0:r1] = Zm[rows][r0:r1]
             K.stuck_synapses_shared(Zv, Yv, W, seg[0], seg[1], seg[2], skip)
         else:
             syn = None
@@ -214,8 +220,29 @@ def _run_block(plan: Plan, x, chips, inputs, events_out, zcache=None, zstore=Non
             elif syn is not None:
                 K.stuck_synapses(Zv, Yv, W, syn[0], syn[1])
         Y = activate(net.activations[l - 1], Z, out=Z)
-        stuck, hit = neuron_faults(Y[:nv], l)
-    return Y[:nv]
+        stuck, hit = neuron_faults(Y[rows], l)
+    return Y[rows]
+
+
+def _blocks(start: int, stop: int, n_inputs: int):
+    """Cut global rows ``start..stop`` (chip-major) into blocks: ``(b0, b1)`` offsets from ``start``.
+
+    A block holds consecutive inputs of one chip within one aligned window
+    ``[w * ROW_BLOCK, (w + 1) * ROW_BLOCK)`` of input indices, so input ``i``
+    is always row ``i % ROW_BLOCK`` of a fixed-shape product. OpenBLAS's
+    float32 kernels round a row differently depending on its position in the
+    block (rows 6-11 of every 12 differ from rows 0-5 here); pinning the
+    position makes every row's bits independent of chunking, thread count and
+    the number of chips or inputs, whatever the BLAS does.
+    """
+    out = []
+    g = start
+    while g < stop:
+        c, i = divmod(g, n_inputs)
+        end = min(stop, c * n_inputs + min(n_inputs, (i // ROW_BLOCK + 1) * ROW_BLOCK))
+        out.append((g - start, end - start))
+        g = end
+    return out
 
 
 def _run_rows(plan, x, start, stop, want_events, zcache=None, zstore=None):
@@ -226,8 +253,7 @@ def _run_rows(plan, x, start, stop, want_events, zcache=None, zstore=None):
     out = np.empty((stop - start, plan.net.n_out), dtype=plan.dtype)
     records = []
     masked = {}
-    for b0 in range(0, stop - start, ROW_BLOCK):
-        b1 = min(b0 + ROW_BLOCK, stop - start)
+    for b0, b1 in _blocks(start, stop, B):
         ev = [] if want_events else None
         zs = None if zstore is None else [z[start + b0:start + b1] for z in zstore]
         out[b0:b1] = _run_block(plan, x, chips_all[b0:b1], inputs_all[b0:b1], ev, zcache, zs, masked)
