@@ -178,3 +178,33 @@ def test_weight_copies_are_cached_per_network_and_precision(small_net):
     np.testing.assert_array_equal(a.W[0], small_net.weights[0].astype(np.float32))
     assert weights_for(small_net, np.float64).W[0] is small_net.weights[0]
     assert np.array_equal(a.WT(1), a.W[1].T) and a.WT(1).flags.c_contiguous
+
+
+# ----------------------------------------------------------------------------- activation kernel
+def test_kernel_sigmoid_rows_matches_numpy_logistic(rng):
+    """sigmoid_rows: within 1e-15 relative of the logistic (log-space reference), within 2 ulp of 1 (4.5e-16) absolute of
+
+    Network's 0.5 * (1 + tanh(z / 2)) (whose cancellation in the negative tail costs relative accuracy);
+    exact at the extremes, NaN propagates."""
+    from neurosim.kernels.activations import sigmoid_rows
+    from neurosim.network import activate
+
+    z = np.concatenate([rng.normal(scale=8.0, size=(6, 50)),
+                        np.array([[-1000.0, -40.0, 0.0, 40.0, 1000.0, np.nan] + [0.0] * 44])])
+    expect = activate("sigmoid", z.copy())
+    got = sigmoid_rows(z.copy())
+    np.testing.assert_allclose(got, expect, rtol=0, atol=4.5e-16)
+    finite = np.isfinite(z)
+    np.testing.assert_allclose(got[finite], np.exp(-np.logaddexp(0.0, -z[finite])), rtol=1e-15, atol=0)
+    assert got[-1, 0] == 0.0 and got[-1, 4] == 1.0 and got[-1, 2] == 0.5 and np.isnan(got[-1, 5])
+
+
+def test_sigmoid_network_matches_reference(rng):
+    """A sigmoid network (float64 logistic kernel) against the dense-mask reference."""
+    net = random_net(rng, [9, 8, 6, 3], "sigmoid")
+    x = rng.normal(size=(21, 9))
+    specs = ["synapse:transient:0.1", "neuron:permanent:0.1", "synapse:permanent:0.05"]
+    r = simulate(net, x, specs, n_chips=3, seed=2, chunk_rows=10)
+    states, *_ = regenerate(net, x, specs, 2, 3)
+    np.testing.assert_allclose(r.delta, reference_delta(net, x, states, np.tile(np.arange(21), 3), 3),
+                               rtol=0, atol=1e-12)

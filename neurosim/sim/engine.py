@@ -20,6 +20,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ..errors import ConfigError
+from ..kernels import activations as A
 from ..kernels import apply as K
 from ..kernels import events as E
 from ..kernels.rng import inv_rate
@@ -89,6 +90,16 @@ def _check_int(name, v, lo=1):
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
         raise ConfigError(f"'{name}' must be an integer >= {lo}. Got {v!r}.")
     return int(v)
+
+
+def _activate(name: str, Z):
+    """Activation in place on the block's rows (float64 logistic by the numba kernel, else numpy)."""
+    if name == "identity":
+        return
+    if name == "sigmoid" and Z.dtype == np.float64:
+        A.sigmoid_rows(Z)
+    else:
+        activate(name, Z, out=Z)
 
 
 def _shared_synapse_specs(active, l):
@@ -171,7 +182,6 @@ def _run_block(plan: Plan, x, chips, inputs, events_out, zcache=None, zstore=Non
                 record(k, l, np.repeat(np.diff(fp), np.diff(sp)))
                 seg = (sp, fp, cells) if seg is None else (sp, *E.union_events(seg[1], seg[2], fp, cells))
             per_seg = np.diff(seg[1])
-            dense |= np.repeat(per_seg > 0, np.diff(seg[0]))
         if zcache is None or dense.any():
             Z = Y @ W.T
             Z += b
@@ -187,7 +197,8 @@ def _run_block(plan: Plan, x, chips, inputs, events_out, zcache=None, zstore=Non
         if zstore is not None:
             zstore[l - 1][:] = Zv
         dense |= hit
-        if seg is not None:
+        if seg is not None:  # layer l's own synapse faults: its input stays clean, its output does not
+            dense |= np.repeat(per_seg > 0, np.diff(seg[0]))
             skip = per_seg >= MASK_FRACTION * W.size
             for q in np.flatnonzero(skip):  # dense fault set: product with the chip's masked weights
                 r0, r1 = seg[0][q], seg[0][q + 1]
@@ -219,7 +230,8 @@ def _run_block(plan: Plan, x, chips, inputs, events_out, zcache=None, zstore=Non
                                                 plan.tile_grids[l - 1], p.crossbar_rows, p.crossbar_cols)
             elif syn is not None:
                 K.stuck_synapses(Zv, Yv, W, syn[0], syn[1])
-        Y = activate(net.activations[l - 1], Z, out=Z)
+        _activate(net.activations[l - 1], Z[rows])
+        Y = Z
         stuck, hit = neuron_faults(Y[rows], l)
     return Y[rows]
 
