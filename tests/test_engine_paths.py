@@ -208,3 +208,21 @@ def test_sigmoid_network_matches_reference(rng):
     states, *_ = regenerate(net, x, specs, 2, 3)
     np.testing.assert_allclose(r.delta, reference_delta(net, x, states, np.tile(np.arange(21), 3), 3),
                                rtol=0, atol=1e-12)
+
+
+def test_cli_simulate_precision_float32(capsys, tmp_path, digits_path):
+    """`simulate --precision float32 -o r.h5` stores float32 Δ equal to the library's float32 run; bad value exits 2."""
+    from neurosim import load_network
+    from neurosim.io import load_bundled_data
+    from neurosim.io.mapping_io import load_result
+    from test_cli_foundation import run_cli
+
+    code, _, err = run_cli(["simulate", digits_path, "--fault", "synapse:transient:0.01", "--chips", "2",
+                            "--limit", "15", "--seed", "3", "--precision", "float32", "-o", tmp_path / "r.h5"], capsys)
+    assert code == 0, err
+    res = load_result(tmp_path / "r.h5")
+    x, _ = load_bundled_data(digits_path)
+    lib = simulate(load_network(digits_path), x[:15], "synapse:transient:0.01", n_chips=2, seed=3, precision="float32")
+    assert res.delta.dtype == np.float32 and np.array_equal(res.delta, lib.delta)
+    code, _, err = run_cli(["simulate", digits_path, "--fault", "synapse:transient:0.01", "--precision", "half"], capsys)
+    assert code == 2 and "precision" in err
