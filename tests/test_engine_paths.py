@@ -226,3 +226,30 @@ def test_cli_simulate_precision_float32(capsys, tmp_path, digits_path):
     assert res.delta.dtype == np.float32 and np.array_equal(res.delta, lib.delta)
     code, _, err = run_cli(["simulate", digits_path, "--fault", "synapse:transient:0.01", "--precision", "half"], capsys)
     assert code == 2 and "precision" in err
+
+
+def test_clean_caches_are_bit_neutral_without_neuron_faults(wide_net, rng, monkeypatch):
+    """Pre-activation and activation caches change no bit when every correction is a synapse one.
+
+    (Stuck neurons are handled as a rank-k correction of the cached z with the caches
+    and by the product without them: equal to rounding only, checked by the reference tests.)
+    """
+    x = rng.normal(size=(80, 20))
+    specs = ["synapse:transient:0.003", "synapse:permanent:0.002:layers=2,3"]
+    a = simulate(wide_net, x, specs, n_chips=3, seed=12, chunk_rows=50)
+    assert np.any(a.delta == 0, axis=2).any() and np.any(a.delta != 0)
+    monkeypatch.setattr(EN, "CLEAN_CACHE_BYTES", 0)
+    b = simulate(wide_net, x, specs, n_chips=3, seed=12, chunk_rows=50)
+    assert np.array_equal(a.delta, b.delta)
+
+
+def test_stuck_neuron_rows_match_reference_with_caches(wide_net, rng):
+    """Rows with only a few stuck neurons (cached z minus a rank-k correction, cached y elsewhere) == reference."""
+    x = rng.normal(size=(70, 20))
+    specs = ["neuron:transient:0.01", "neuron:permanent:0.02:layers=1"]
+    r = simulate(wide_net, x, specs, n_chips=3, seed=8, chunk_rows=33, threads=2)
+    states, *_ = regenerate(wide_net, x, specs, 8, 3)
+    ref = reference_delta(wide_net, x, states, np.tile(np.arange(70), 3), 3)
+    np.testing.assert_allclose(r.delta, ref, rtol=0, atol=1e-12)
+    untouched = np.array([not any(nd.values()) for nd, _, _ in states]).reshape(3, 70)
+    assert untouched.any() and np.all(r.delta[untouched] == 0)

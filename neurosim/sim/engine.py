@@ -29,7 +29,7 @@ from .plan import DEFAULT_PRECISION, Plan, chip_events, events as _events, make_
 from .plan import simulation_network, spec_keys  # noqa: F401  (public spellings kept here)
 
 ROW_BLOCK = 64
-CLEAN_CACHE_BYTES = 512 * 2**20  # clean pre-activations of all inputs are kept up to this size
+CLEAN_CACHE_BYTES = 512 * 2**20  # clean pre-activations and activations of all inputs are kept up to this size
 MASK_FRACTION = 1 / 16  # a chip with at least this fraction of a matrix's synapses stuck uses a masked copy
 
 
@@ -112,7 +112,8 @@ def _shared_synapse_specs(active, l):
     return None
 
 
-def _run_block(plan: Plan, x, chips, inputs, events_out, zcache=None, zstore=None, masked=None):
+def _run_block(plan: Plan, x, chips, inputs, events_out, zcache=None, zstore=None, masked=None,
+               ycache=None, ystore=None):
     """Faulty forward pass of one block; returns outputs (nv, n_out).
 
     The rows are consecutive inputs of one chip inside one aligned window of
@@ -125,9 +126,15 @@ def _run_block(plan: Plan, x, chips, inputs, events_out, zcache=None, zstore=Non
     neurons' contributions: a rank-k correction) instead of from the matrix
     product; only rows whose input differs densely from the clean one need the
     product. The choice is made per row, so results do not depend on how rows
-    are grouped in blocks. ``zstore`` (optional) receives this block's
-    pre-activations (clean pass). ``masked`` (a dict, per task) keeps the last
-    masked weight copy per layer for chips with dense permanent synapse faults.
+    are grouped in blocks. ``ycache[l-1]`` (optional, with ``zcache``) holds the
+    clean activations ``y_l``: a row whose ``z_l`` is exactly the clean one
+    (no fault so far, none in this matrix) takes ``y_l`` from it and skips the
+    activation, so the faulty pass of a row with a few stuck neurons costs the
+    rank-k correction, the activations of the layers after it and the products
+    of the layers after those. ``zstore``/``ystore`` (optional) receive this
+    block's pre-activations and activations (clean pass). ``masked`` (a dict,
+    per task) keeps the last masked weight copy per layer for chips with dense
+    permanent synapse faults.
     """
     net, Wt = plan.net, plan.weights
     nv = chips.size
@@ -188,8 +195,9 @@ def _run_block(plan: Plan, x, chips, inputs, events_out, zcache=None, zstore=Non
         else:
             Z = np.zeros((ROW_BLOCK, W.shape[0]), dtype=plan.dtype)
         Zv, Yv = Z[rows], Y[rows]
+        was_light = ~dense
         if zcache is not None:
-            light = np.flatnonzero(~dense)
+            light = np.flatnonzero(was_light)
             if light.size:
                 Zv[light] = zcache[l - 1][inputs[light]]
                 for ptr, cells, old in stuck:
@@ -230,7 +238,19 @@ def _run_block(plan: Plan, x, chips, inputs, events_out, zcache=None, zstore=Non
                                                 plan.tile_grids[l - 1], p.crossbar_rows, p.crossbar_cols)
             elif syn is not None:
                 K.stuck_synapses(Zv, Yv, W, syn[0], syn[1])
-        _activate(net.activations[l - 1], Z[rows])
+        pristine = was_light & ~dense if ycache is not None else None  # z_l exactly clean
+        if pristine is not None and pristine.any():
+            fresh = np.flatnonzero(~pristine)
+            if fresh.size:
+                Zf = Zv[fresh]
+                _activate(net.activations[l - 1], Zf)
+                Zv[fresh] = Zf
+            keep = np.flatnonzero(pristine)
+            Zv[keep] = ycache[l - 1][inputs[keep]]
+        else:
+            _activate(net.activations[l - 1], Zv)
+        if ystore is not None:
+            ystore[l - 1][:] = Zv
         Y = Z
         stuck, hit = neuron_faults(Y[rows], l)
     return Y[rows]
@@ -257,7 +277,7 @@ def _blocks(start: int, stop: int, n_inputs: int):
     return out
 
 
-def _run_rows(plan, x, start, stop, want_events, zcache=None, zstore=None):
+def _run_rows(plan, x, start, stop, want_events, zcache=None, zstore=None, ycache=None, ystore=None):
     """Rows ``start..stop`` (global, chip-major) -> outputs and per-row event records."""
     B = plan.n_inputs
     g = np.arange(start, stop, dtype=np.int64)
@@ -268,7 +288,8 @@ def _run_rows(plan, x, start, stop, want_events, zcache=None, zstore=None):
     for b0, b1 in _blocks(start, stop, B):
         ev = [] if want_events else None
         zs = None if zstore is None else [z[start + b0:start + b1] for z in zstore]
-        out[b0:b1] = _run_block(plan, x, chips_all[b0:b1], inputs_all[b0:b1], ev, zcache, zs, masked)
+        ys = None if ystore is None else [y[start + b0:start + b1] for y in ystore]
+        out[b0:b1] = _run_block(plan, x, chips_all[b0:b1], inputs_all[b0:b1], ev, zcache, zs, masked, ycache, ys)
         if want_events:
             records.append((chips_all[b0:b1], ev))
     return out, records
@@ -370,13 +391,14 @@ def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk
     total = n_chips * B
     any_fault = any(s.rate > 0.0 for _, s, _, _ in plan.specs)
     events = np.zeros((n_chips, S, L + 1), dtype=np.int64)
-    cache_bytes = B * sum(plan.net.sizes[1:]) * dt.itemsize
-    zcache = ([np.empty((B, n), dtype=dt) for n in plan.net.sizes[1:]]
-              if any_fault and cache_bytes <= CLEAN_CACHE_BYTES else None)
+    cache_bytes = 2 * B * sum(plan.net.sizes[1:]) * dt.itemsize
+    use_cache = any_fault and cache_bytes <= CLEAN_CACHE_BYTES
+    zcache = [np.empty((B, n), dtype=dt) for n in plan.net.sizes[1:]] if use_cache else None
+    ycache = [np.empty((B, n), dtype=dt) for n in plan.net.sizes[1:]] if use_cache else None
     clean = np.empty((B, plan.net.n_out), dtype=dt)
 
     def clean_task(b):
-        clean[b[0]:b[1]] = _run_rows(clean_plan, x, b[0], b[1], False, zstore=zcache)[0]
+        clean[b[0]:b[1]] = _run_rows(clean_plan, x, b[0], b[1], False, zstore=zcache, ystore=ycache)[0]
 
     with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=threads) as ex:
         list(ex.map(clean_task, _ranges(B, chunk_rows, threads)))
@@ -389,7 +411,7 @@ def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk
             flat = delta.reshape(total, -1)
 
             def task(b):
-                out, recs = _run_rows(plan, x, b[0], b[1], True, zcache=zcache)
+                out, recs = _run_rows(plan, x, b[0], b[1], True, zcache=zcache, ycache=ycache)
                 return b, out, recs
 
             def consume(item):
