@@ -87,9 +87,9 @@ class SimResult:
 
 
 def _check_int(name, v, lo=1):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-        raise ConfigError(f"'{name}' must be an integer >= {lo}. Got {v!r}.")
-    return int(v)
+    from .._validate import integer  # the shared checker (neurosim/_validate.py)
+
+    return integer(v, name, lo)
 
 
 def _activate(name: str, Z):
