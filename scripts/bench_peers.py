@@ -2,6 +2,7 @@
 
     python scripts/bench_peers.py --install            # makes .bench-venv/ (torch 2.13.0, pytorchfi 0.6.0) and runs there
     python scripts/bench_peers.py [--rounds 5] [--inputs 1000] [--chips 100] [--precision float32|float64|both]
+                                  [--only neuron]
 
 Without torch/pytorchfi importable (and without ``--install``) it prints a skip
 message and exits 0. Network 784-500-100-10 (sigmoid hidden layers, random
@@ -245,8 +246,9 @@ def main(argv=None):
     ap.add_argument("--inputs", type=int, default=1000)
     ap.add_argument("--chips", type=int, default=100)
     ap.add_argument("--pfi-inputs", type=int, default=50, help="inferences for PyTorchFI's per-inference weight FI")
-    ap.add_argument("--pfi-chips", type=int, default=5, help="chips for the PyTorchFI permanent loop")
+    ap.add_argument("--pfi-chips", type=int, default=20, help="chips for the PyTorchFI permanent loop")
     ap.add_argument("--precision", choices=["float32", "float64", "both"], default="both")
+    ap.add_argument("--only", default="", help="run only the workloads whose name contains this text (e.g. 'neuron')")
     args = ap.parse_args(argv)
     try:
         import torch
@@ -296,6 +298,7 @@ def main(argv=None):
              sim(["synapse:permanent:1e-2"], C, prec), lambda: pf.weight_per_chip_delta(1e-2, args.pfi_chips),
              C * B, args.pfi_chips * B, True),
         ]
+        work = [w for w in work if args.only in w[0]]
         print(f"\nprecision {prec} (torch {tp.tdt})")
         print(f"  {'workload':34s} {'peer':38s} {'|z| mean':>8s} {'|z| var':>8s} {'ns inf/s':>10s} {'peer inf/s':>10s} "
               f"{'ratio best':>10s} {'median':>7s} {'spread ns/peer':>15s}")
