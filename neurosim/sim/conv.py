@@ -47,7 +47,7 @@ class ConvTables:
         return int(self.Wm.size * (self.P if self.replicated else 1))
 
 
-def conv_tables(op, in_shape, mapping=None, layer: int | None = None) -> ConvTables:
+def conv_tables(op, in_shape, mapping=None, layer: int | None = None, dtype=np.float64) -> ConvTables:
     idx = op.index(in_shape)
     n_in = int(np.prod(in_shape))
     P, K = idx.shape
@@ -59,21 +59,21 @@ def conv_tables(op, in_shape, mapping=None, layer: int | None = None) -> ConvTab
     cell_core = None
     if mapping is not None:
         cell_core = np.ascontiguousarray(mapping.synapse_core(layer).reshape(-1))
-    Wm = np.ascontiguousarray(op.matrix)
+    Wm = np.ascontiguousarray(op.matrix, dtype=dtype)
     return ConvTables(Wm=Wm, WmT=np.ascontiguousarray(Wm.T), idx=idx,
                       idx_ext=np.where(idx < 0, n_in, idx).astype(np.int64),
                       inv_ptr=inv_ptr, inv_p=(valid // K).astype(np.int64), inv_k=(valid % K).astype(np.int64),
                       P=int(P), n_in=n_in, replicated=bool(replicated), cell_core=cell_core)
 
 
-def layer_tables(net, mapping=None) -> tuple:
+def layer_tables(net, mapping=None, dtype=np.float64) -> tuple:
     """One entry per layer: ``None`` (dense), :class:`ConvTables` (conv2d) or ``"wiring"``."""
     out = []
     for l, (la, s) in enumerate(zip(net.layers, net.shapes[:-1]), start=1):
         if la.op.kind == "dense":
             out.append(None)
         elif la.op.kind == "conv2d":
-            out.append(conv_tables(la.op, s, mapping, l))
+            out.append(conv_tables(la.op, s, mapping, l, dtype))
         else:
             if la.neuron.kind != "identity":
                 raise ConfigError(
@@ -101,7 +101,7 @@ def site_count(net, tables, site: str, slot: int) -> int:
         return net.neuron_sites(slot)
     t = tables[slot - 1]
     if t is None:
-        return net.weights[slot - 1].size
+        return net.layers[slot - 1].op.weight.size
     if isinstance(t, ConvTables):
         return t.n_cells
     return 0
