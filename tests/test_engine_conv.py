@@ -187,3 +187,15 @@ def test_bit_identical_threads_and_chunking(rng):
     bare = simulate(net, x, specs[:3], n_chips=2, seed=5, threads=1)
     bare2 = simulate(net, x, specs[:3], n_chips=2, seed=5, threads=2, chunk_rows=50)
     assert np.array_equal(bare.delta, bare2.delta)
+
+
+def test_float32_precision_on_conv(rng):
+    """float32 runs: bit-identical across threads/chunking, close to float64."""
+    net = tiny_cnn(rng, c_in=2, hw=6, c_mid=4)
+    x = rng.uniform(size=(70, 2, 6, 6))
+    specs = ["neuron:transient:0.02", "synapse:transient:0.02"]
+    a = simulate(net, x, specs, n_chips=2, seed=2, threads=1, precision="float32")
+    b = simulate(net, x, specs, n_chips=2, seed=2, threads=2, chunk_rows=33, precision="float32")
+    c = simulate(net, x, specs, n_chips=2, seed=2, precision="float64")
+    assert a.delta.dtype == np.float32 and np.array_equal(a.delta, b.delta)
+    np.testing.assert_allclose(a.delta, c.delta, atol=1e-4 * np.abs(c.clean).max())
