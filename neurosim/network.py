@@ -139,7 +139,9 @@ class Network:
     @property
     def sizes(self) -> tuple:
         """``(n_0, n_1, ..., n_L)``: flat widths of input, hidden and output layers."""
-        return tuple(int(np.prod(s)) for s in self.shapes)
+        if "sizes" not in self._cache:
+            self._cache["sizes"] = tuple(int(np.prod(s)) for s in self.shapes)
+        return self._cache["sizes"]
 
     @property
     def n_in(self) -> int:
@@ -167,7 +169,9 @@ class Network:
     @property
     def activations(self) -> tuple:
         """Neuron model kind of every layer ("relu", ..., or a spiking model's kind)."""
-        return tuple(la.neuron.kind for la in self.layers)
+        if "activations" not in self._cache:
+            self._cache["activations"] = tuple(la.neuron.kind for la in self.layers)
+        return self._cache["activations"]
 
     @property
     def weights(self) -> tuple:

@@ -47,6 +47,35 @@ class ConvTables:
         return int(self.Wm.size * (self.P if self.replicated else 1))
 
 
+class Wiring:
+    """A pooling, flatten or scale layer: exact, fault-free, with its gather table precomputed."""
+
+    def __init__(self, op, in_shape, dtype=np.float64):
+        self.kind = op.kind
+        self.n_in = int(np.prod(in_shape))
+        self.idx_ext = None
+        self.factor = None
+        if op.kind in ("avgpool2d", "sumpool2d"):
+            idx = op.index(in_shape)  # (c, P, k), no padding
+            self.idx_ext = np.where(idx < 0, self.n_in, idx).astype(np.int64)
+            self.factor = op._factor()
+        elif op.kind == "scale":
+            self.factor = np.ascontiguousarray(op._full(in_shape), dtype=dtype)
+
+    def apply(self, Y: np.ndarray) -> np.ndarray:
+        if self.kind == "flatten":
+            return Y.copy()
+        if self.kind == "scale":
+            return Y * self.factor
+        R = Y.shape[0]
+        Yx = np.zeros((R, self.n_in + 1), dtype=Y.dtype)
+        Yx[:, :self.n_in] = Y
+        Z = Yx[:, self.idx_ext].sum(axis=3).reshape(R, -1)
+        if self.factor != 1.0:
+            Z *= Y.dtype.type(self.factor)
+        return Z
+
+
 def conv_tables(op, in_shape, mapping=None, layer: int | None = None, dtype=np.float64) -> ConvTables:
     idx = op.index(in_shape)
     n_in = int(np.prod(in_shape))
@@ -67,7 +96,7 @@ def conv_tables(op, in_shape, mapping=None, layer: int | None = None, dtype=np.f
 
 
 def layer_tables(net, mapping=None, dtype=np.float64) -> tuple:
-    """One entry per layer: ``None`` (dense), :class:`ConvTables` (conv2d) or ``"wiring"``."""
+    """One entry per layer: ``None`` (dense), :class:`ConvTables` (conv2d) or :class:`Wiring`."""
     out = []
     for l, (la, s) in enumerate(zip(net.layers, net.shapes[:-1]), start=1):
         if la.op.kind == "dense":
@@ -80,7 +109,7 @@ def layer_tables(net, mapping=None, dtype=np.float64) -> tuple:
                     f"Layer {l} ({la.op.kind}) has a {la.neuron.kind!r} neuron model; the rate engine runs "
                     "pooling/flatten/scale layers as linear wiring only."
                 )
-            out.append("wiring")
+            out.append(Wiring(la.op, s, dtype))
     return tuple(out)
 
 
@@ -104,7 +133,7 @@ def site_count(net, tables, site: str, slot: int) -> int:
         return net.layers[slot - 1].op.weight.size
     if isinstance(t, ConvTables):
         return t.n_cells
-    return 0
+    return 0  # Wiring
 
 
 def check_spec_layers(net, tables, specs) -> None:

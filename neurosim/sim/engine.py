@@ -173,7 +173,7 @@ def _run_block(plan: Plan, x, chips, inputs, events_out, zcache=None, zstore=Non
     def neuron_faults(Yv, layer):
         """Zero stuck neurons; return [(ptr, cells, old values)] and the rows hit."""
         stuck, hit = [], np.zeros(nv, dtype=np.bool_)
-        if layer > 0 and plan.tables and isinstance(plan.tables[layer - 1], str):
+        if layer > 0 and plan.tables and isinstance(plan.tables[layer - 1], CV.Wiring):
             return stuck, hit  # pooling/flatten/scale: no neurons of their own
         for k, s, key, layers in active:
             if s.site == "neuron" and layer in layers:
@@ -191,13 +191,10 @@ def _run_block(plan: Plan, x, chips, inputs, events_out, zcache=None, zstore=Non
     for l in range(1, L + 1):
         W, b = Wt.W[l - 1], Wt.b[l - 1]
         t = plan.tables[l - 1] if plan.tables else None
-        if isinstance(t, str):  # wiring: exact from the (faulty) previous layer, no faults of its own
-            la = net.layers[l - 1]
-            Z = la.op.apply(Y, net.shapes[l - 1]).astype(plan.dtype, copy=False)
-            Z += b
+        if isinstance(t, CV.Wiring):  # exact from the (faulty) previous layer, no faults of its own
+            Z = t.apply(Y)
             if zstore is not None:
                 zstore[l - 1][:] = Z[rows]
-            _activate(la.activation, Z)
             if ystore is not None:
                 ystore[l - 1][:] = Z[rows]
             dense |= hit

@@ -115,7 +115,7 @@ class Plan:
     n_inputs : int
     tables : tuple
         Per layer: ``None`` (dense), :class:`~neurosim.sim.conv.ConvTables`
-        (conv2d, in the working precision) or ``"wiring"`` (pooling, flatten, scale).
+        (conv2d, in the working precision) or :class:`~neurosim.sim.conv.Wiring` (pooling, flatten, scale).
     """
 
     net: Network
