@@ -15,7 +15,7 @@ from neurosim.kernels.rng import inv_rate
 from neurosim.sim import engine as EN
 from neurosim.sim.engine import _blocks
 from neurosim.sim.plan import weights_for
-from reference import csr_rows, random_csr, random_net, ref_stuck_synapses
+from reference import csr_rows, random_net, ref_stuck_synapses
 from test_engine import MIXED, reference_delta, regenerate
 
 
