@@ -1,0 +1,422 @@
+"""Spiking-mode ``simulate``: T ticks of forward Euler for many (chip, input) rows at once.
+
+Rows (chip, input) are processed in blocks of :data:`SPIKE_BLOCK`; per block
+and tick, every layer runs the numba kernels of :mod:`neurosim.kernels.spiking`
+(synaptic accumulation, event-driven or input-major, bit-identical either way;
+neuron update), then its faults are applied as sparse corrections. Every
+kernel treats each row on its own and every random stream is keyed by (fault
+spec, layer, chip, input, tick), so a row's result is bit-identical for any
+thread count and any chunking. Semantics: DESIGN.md "Semantics" (spiking).
+
+Faults (spiking form):
+
+* neuron ``stuck0`` (dead: never fires; a dead LI/I readout neuron holds 0),
+  ``saturated`` (fires every tick), ``threshold_scale`` / ``leak_scale``
+  (permanent drift of ``v_threshold`` / ``dt / tau``); layer 0 = input axons;
+* synapse ``stuck0``: the cell contributes nothing;
+* router (transient): every spike emitted by a listed layer is lost with
+  probability ``rate`` before it reaches the next layer (or the readout);
+* modes as in rate mode, plus ``scope="tick"``: transient draws per
+  (site, tick), intermittent chains over the tick sequence.
+"""
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..faults.spec import as_specs
+from ..kernels import apply as K
+from ..kernels import events as E
+from ..kernels import spiking as SK
+from ..kernels.rng import inv_rate
+from ..spiking.network import SpikingNetwork
+from ..spiking.neurons import check_dt, check_ticks
+from .engine import SimResult, _check_int, _resolve_threads, _salt, spec_keys
+
+SPIKE_BLOCK = 256
+DENSE_MIN = 0.2  # active fraction of a block's layer input from which the input-major loop is used
+_ROUTER_SALT = 4 * 4096
+_ENC_KEY_SALT = 0x51C0DE
+
+
+@dataclass(eq=False)
+class SpikingSimResult(SimResult):
+    """:class:`SimResult` of a spiking run, plus ``ticks``, ``dt_s`` and optional spike counts.
+
+    ``spike_counts[l]`` (requested with ``spike_counts=True``): int64
+    ``(n_chips, n_inputs, n_l)`` spikes emitted by layer ``l`` over the run
+    (layer 0 only for rate-coded inputs); ``clean_spike_counts[l]`` the same
+    for the fault-free chip, ``(n_inputs, n_l)``.
+    """
+
+    ticks: int = 0
+    dt_s: float = 0.0
+    spike_counts: dict | None = None
+    clean_spike_counts: dict | None = None
+
+
+@dataclass(frozen=True)
+class _Layer:
+    kind: int
+    WT: np.ndarray
+    W: np.ndarray
+    b: np.ndarray
+    p: dict
+    subtract: bool
+    refractory: int
+    delay: int
+
+
+@dataclass(frozen=True)
+class _SPlan:
+    net: SpikingNetwork
+    layers: tuple
+    specs: tuple  # (k, spec, key, layers)
+    ticks: int
+    dt_s: float
+    enc_key: np.uint64
+    n_inputs: int
+
+
+def _router_layers(spec, net):
+    default = tuple(range(0 if net.encoding == "rate" else 1, net.n_layers + 1))
+    if spec.layers is None:
+        return default
+    bad = [v for v in spec.layers if v > net.n_layers or (v == 0 and net.encoding != "rate")]
+    if bad:
+        raise ConfigError(f"Router fault layers must be emitting layers {default[0]}..{net.n_layers} (0 only with encoding='rate'). Got {list(spec.layers)}.")
+    return spec.layers
+
+
+def _make_plan(net, faults, seed, n_inputs, ticks, dt_s):
+    specs = as_specs(faults)
+    for s in specs:
+        if s.site == "core":
+            raise ConfigError("Core faults on spiking networks are not simulated yet; use neuron and synapse faults (a core fault = its neurons and cells stuck at 0).")
+    if seed is None:
+        entropy = int(np.random.SeedSequence().entropy)
+    else:
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ConfigError(f"'seed' must be a non-negative integer or None. Got {seed!r}.")
+        entropy = int(seed)
+    keys = spec_keys(entropy, len(specs))
+    enc_key = np.random.SeedSequence(entropy, spawn_key=(_ENC_KEY_SALT,)).generate_state(1, np.uint64)[0]
+    resolved = []
+    for k, s in enumerate(specs):
+        layers = _router_layers(s, net) if s.site == "router" else s.resolve_layers(net.n_layers)
+        if s.site == "neuron" and s.value != "stuck0":
+            # saturation needs a spiking neuron, drift a threshold and a leak: not input axons / LI readouts
+            bad = {0} if s.value != "saturated" else set()
+            if s.value == "saturated" and net.readout == "membrane":
+                bad.add(net.n_layers)
+            if s.value != "saturated" and net.readout == "membrane":
+                bad.add(net.n_layers)
+            if s.layers is None:
+                layers = tuple(v for v in layers if v not in bad)
+            elif bad & set(layers):
+                raise ConfigError(f"'{s.to_text()}' cannot apply to layer(s) {sorted(bad & set(layers))} (input axons have no threshold or leak; an LI/I readout does not spike); list other layers.")
+        resolved.append((k, s, keys[k], layers))
+    layers = []
+    for lay in net.layers:
+        n = lay.weight.shape[0]
+        p = lay.neuron.compile(n, dt_s)
+        layers.append(_Layer(lay.neuron.code, np.ascontiguousarray(lay.weight.T), lay.weight, lay.bias, p,
+                             lay.neuron.reset == "subtract", int(lay.neuron.refractory_ticks), lay.delay_ticks))
+    return _SPlan(net, tuple(layers), tuple(resolved), ticks, dt_s, enc_key, n_inputs), entropy
+
+
+def _salt_of(spec, slot):
+    return _ROUTER_SALT + slot if spec.site == "router" else _salt(spec.site, slot)
+
+
+def _draw(spec, key, slot, n_sites, chips, inputs, T):
+    """CSR events for a block: per row (per-inference forms) or per (row, tick) (``scope="tick"``)."""
+    salt = _salt_of(spec, slot)
+    sc = inv_rate(spec.rate)
+    if spec.scope == "tick":
+        chips = np.repeat(chips, T)
+        inputs = (inputs[:, None] * T + np.arange(T, dtype=np.int64)[None]).ravel()
+    if spec.mode == "transient":
+        return E.transient_events(chips, inputs, key, salt, n_sites, sc)
+    if spec.mode == "permanent":
+        return E.permanent_events(chips // spec.group, key, salt, n_sites, sc)
+    return E.intermittent_events(chips, inputs, key, salt, n_sites, sc, inv_rate(spec.p_on), inv_rate(spec.p_off), spec.duty)
+
+
+_EMPTY = (np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0))
+
+
+def _concat_scaled(items, nv):
+    """Per-row concatenation of CSR lists with one scale per list -> (ptr, cells, scales)."""
+    if not items:
+        return np.zeros(nv + 1, np.int64), _EMPTY[1], _EMPTY[2]
+    rows = np.concatenate([np.repeat(np.arange(nv), np.diff(p)) for p, _, _ in items])
+    cells = np.concatenate([c for _, c, _ in items])
+    vals = np.concatenate([np.full(c.size, v) for _, c, v in items])
+    order = np.argsort(rows, kind="stable")
+    ptr = np.zeros(nv + 1, np.int64)
+    np.cumsum(np.bincount(rows, minlength=nv), out=ptr[1:])
+    return ptr, np.ascontiguousarray(cells[order]), np.ascontiguousarray(vals[order])
+
+
+class _Faults:
+    """The faults of one block, drawn once: per slot lists of (spec index, kind, ptr, cells, per_tick)."""
+
+    def __init__(self, plan, chips, inputs, events_out):
+        net, T, nv = plan.net, plan.ticks, chips.size
+        self.neuron = {l: [] for l in range(net.n_layers + 1)}
+        self.synapse = {l: [] for l in range(1, net.n_layers + 1)}
+        self.router = {}
+        thr = {l: [] for l in range(1, net.n_layers + 1)}
+        leak = {l: [] for l in range(1, net.n_layers + 1)}
+        self.tick_varying = set()
+        for k, s, key, layers in plan.specs:
+            if s.rate <= 0.0:
+                continue
+            if s.site == "router":
+                sc = inv_rate(s.rate)
+                for l in layers:
+                    self.router.setdefault(l, []).append((k, key, _salt_of(s, l), sc))
+                continue
+            for l in layers:
+                n = net.sizes[l] if s.site == "neuron" else net.weights[l - 1].size
+                ptr, cells = _draw(s, key, l, n, chips, inputs, T)
+                if events_out is not None:
+                    c = np.diff(ptr)
+                    events_out.append((k, l, c.reshape(nv, T).sum(1) if s.scope == "tick" else c))
+                tick = s.scope == "tick"
+                if tick:
+                    self.tick_varying.add(("neuron" if s.site == "neuron" else "synapse", l))
+                if s.site == "synapse":
+                    self.synapse[l].append((ptr, cells, tick))
+                elif s.value == "threshold_scale":
+                    thr[l].append((ptr, cells, s.scale))
+                elif s.value == "leak_scale":
+                    leak[l].append((ptr, cells, s.scale))
+                else:
+                    self.neuron[l].append((ptr, cells, tick, 1.0 if s.value == "saturated" else 0.0))
+        self.thr = {l: _concat_scaled(v, nv) for l, v in thr.items()}
+        self.leak = {l: _concat_scaled(v, nv) for l, v in leak.items()}
+        # saturated before dead: a neuron both dead and saturated stays silent
+        for l in self.neuron:
+            self.neuron[l].sort(key=lambda t: -t[3])
+
+    @staticmethod
+    def at(ptr, cells, tick, T, k):
+        return SK.tick_slice(ptr, cells, T, k) if tick else (ptr, cells)
+
+
+def _run_block(plan: _SPlan, x, chips, inputs, events_out, want_counts):
+    """All T ticks of one block; returns (outputs (nv, n_out), {layer: counts (nv, n_l)} or None, router drops)."""
+    net, T = plan.net, plan.ticks
+    nv, L = chips.size, net.n_layers
+    F = _Faults(plan, chips, inputs, events_out)
+    sizes = net.sizes
+    V = [None] + [np.tile(lay.p["v_rest"], (nv, 1)) for lay in plan.layers]
+    ISYN = [None] + [np.zeros((nv, n)) for n in sizes[1:]]
+    REF = [None] + [np.zeros((nv, n), dtype=np.int64) for n in sizes[1:]]
+    # ring buffers of each source layer's output, deep enough for the next layer's delay
+    depth = [lay.delay + 1 for lay in plan.layers]
+    hist = [[np.zeros((nv, sizes[l])) for _ in range(depth[l])] for l in range(L)]
+    out_last = np.zeros((nv, sizes[L]))
+    counts = {l: np.zeros((nv, sizes[l]), dtype=np.int64) for l in range(0 if net.encoding == "rate" else 1, L + 1)} if want_counts else None
+    delivered = np.zeros((nv, sizes[L]), dtype=np.int64)
+    drops = {}
+    x_rows = np.ascontiguousarray(x[inputs])
+    S0_const = None
+    if net.encoding == "current":
+        S0_const = x_rows.copy()
+        for ptr, cells, tick, val in F.neuron[0]:
+            if not tick:
+                SK.set_neurons(S0_const, ptr, cells, val)
+    I1_cache = None
+    cache_ok = net.encoding == "current" and not any(t for (_, _, t, _) in F.neuron[0]) and ("synapse", 1) not in F.tick_varying
+    Z = [None] + [np.empty((nv, n)) for n in sizes[1:]]
+    emp = np.zeros(0, np.int64)
+    zptr = np.zeros(nv + 1, np.int64)
+
+    def route(l, S, k):
+        for (kk, key, salt, sc) in F.router.get(l, ()):
+            d = SK.drop_spikes(S, chips, inputs, key, salt, T, k, sc)
+            drops[(kk, l)] = drops.get((kk, l), 0) + d
+
+    for k in range(T):
+        # ---- layer 0
+        if net.encoding == "current":
+            if any(t for (_, _, t, _) in F.neuron[0]):
+                S0 = S0_const.copy()
+                for ptr, cells, tick, val in F.neuron[0]:
+                    if tick:
+                        p, c = SK.tick_slice(ptr, cells, T, k)
+                        SK.set_neurons(S0, p, c, val)
+            else:
+                S0 = S0_const
+        else:
+            S0 = hist[0][k % depth[0]]
+            SK.encode_rate(x_rows, inputs, plan.enc_key, T, k, S0)
+            for ptr, cells, tick, val in F.neuron[0]:
+                p, c = F.at(ptr, cells, tick, T, k)
+                SK.set_neurons(S0, p, c, val)
+            if counts is not None:
+                counts[0] += S0.astype(np.int64)
+            route(0, S0, k)
+        if net.encoding == "current":
+            hist[0][k % depth[0]] = S0
+        # ---- layers 1..L
+        for l in range(1, L + 1):
+            lay = plan.layers[l - 1]
+            src_tick = k - lay.delay
+            Zl = Z[l]
+            if src_tick < 0:
+                Zl[:] = lay.b
+            elif l == 1 and cache_ok:
+                if I1_cache is None:
+                    I1_cache = np.empty_like(Zl)
+                    SK.synaptic_current(S0, lay.WT, lay.b, I1_cache, DENSE_MIN)
+                    for ptr, cells, tick in F.synapse[1]:
+                        K.stuck_synapses(I1_cache, S0, lay.W, ptr, cells)
+                Zl[:] = I1_cache
+            else:
+                src = hist[l - 1][src_tick % depth[l - 1]]
+                SK.synaptic_current(src, lay.WT, lay.b, Zl, DENSE_MIN)
+                for ptr, cells, tick in F.synapse[l]:
+                    p, c = F.at(ptr, cells, tick, T, k)
+                    K.stuck_synapses(Zl, src, lay.W, p, c)
+            S = out_last if l == L else (hist[l][k % depth[l]])
+            tp, tc, ts = F.thr[l]
+            lp, lc, ls = F.leak[l]
+            P = lay.p
+            SK.neuron_step(lay.kind, V[l], ISYN[l], REF[l], Zl, S, P["a_mem"], P["r"], P["v_leak"], P["v_th"],
+                           P["v_reset"], P["a_syn"], P["w_in"], lay.subtract, lay.refractory, plan.dt_s,
+                           tp, tc, ts, lp, lc, ls)
+            for ptr, cells, tick, val in F.neuron[l]:
+                p, c = F.at(ptr, cells, tick, T, k)
+                if lay.kind in (SK.LI, SK.INTEG):
+                    if val == 0.0:
+                        SK.set_neurons(V[l], p, c, 0.0)
+                else:
+                    SK.set_neurons(S, p, c, val)
+            if counts is not None and l in counts:
+                counts[l] += S.astype(np.int64)
+            route(l, S, k)
+            if l == L and net.readout == "counts":
+                delivered += S.astype(np.int64)
+    if net.readout == "counts":
+        out = delivered / T
+    else:
+        out = V[L].copy()
+    if events_out is not None:
+        for (kk, l), d in drops.items():
+            events_out.append((kk, l, d))
+    return out, counts
+
+
+def _prepare(target, ticks, dt_s, encoding, delay_ticks):
+    if not isinstance(target, SpikingNetwork):
+        raise ConfigError(f"Spiking simulation needs a spiking network (neurosim.spiking.SpikingNetwork or a NIR LIF/IF graph). Got {type(target).__name__}; convert an ANN with neurosim.spiking.convert().")
+    kw = {}
+    if dt_s is not None:
+        kw["dt_s"] = check_dt(dt_s)
+    if encoding is not None:
+        kw["encoding"] = encoding
+    if delay_ticks is not None:
+        kw["delay_ticks"] = delay_ticks
+    net = target.replace(**kw) if kw else target
+    return net, check_ticks(ticks)
+
+
+def simulate_spiking(target, x, faults=None, n_chips: int = 1, seed=None, ticks: int = 100, dt_s=None,
+                     threads=None, chunk_rows=None, progress=None, labels=None, spike_counts: bool = False,
+                     encoding=None, delay_ticks=None) -> SpikingSimResult:
+    """Run ``n_chips`` faulty chip instances of a spiking network for ``ticks`` steps on inputs ``x``.
+
+    Parameters as :func:`neurosim.simulate`, plus ``ticks`` (T >= 1), ``dt_s``
+    (step in seconds; default the network's), ``encoding`` ("current" or
+    "rate"; default the network's), ``delay_ticks`` (every layer's synaptic
+    delay; default the network's), ``spike_counts`` (also return per-layer
+    spike counts). Outputs are spike counts / T of the last layer, or its
+    membrane at tick T for an LI / integrator readout. ``delta`` is
+    faulty minus clean, both on the same network, same input spike trains.
+    """
+    net, T = _prepare(target, ticks, dt_s, encoding, delay_ticks)
+    n_chips = _check_int("n_chips", n_chips)
+    if chunk_rows is not None:
+        chunk_rows = _check_int("chunk_rows", chunk_rows)
+    threads = _resolve_threads(threads, net.n_synapses * 10)
+    x = net.check_inputs(x)
+    B = x.shape[0]
+    if B == 0:
+        raise ConfigError("'x' must hold at least one input row. Got 0.")
+    if net.encoding == "rate" and (x.min() < 0.0 or x.max() > 1.0):
+        raise ConfigError(f"Rate-coded inputs are spike probabilities per tick and must be in [0, 1]. Got range [{x.min():.3g}, {x.max():.3g}]; rescale x or use encoding='current'.")
+    plan, entropy = _make_plan(net, faults, seed, B, T, net.dt_s)
+    S, L = len(plan.specs), net.n_layers
+    clean_plan = _SPlan(net, plan.layers, (), T, plan.dt_s, plan.enc_key, B)
+    total = n_chips * B
+    out = np.empty((total, net.n_out))
+    events = np.zeros((n_chips, S, L + 1), dtype=np.int64)
+    clean = np.empty((B, net.n_out))
+    count_layers = list(range(0 if net.encoding == "rate" else 1, L + 1))
+    sc = {l: np.zeros((total, net.sizes[l]), np.int64) for l in count_layers} if spike_counts else None
+    csc = {l: np.zeros((B, net.sizes[l]), np.int64) for l in count_layers} if spike_counts else None
+
+    def rows(p, s0, s1, want_events):
+        g = np.arange(s0, s1, dtype=np.int64)
+        chips, inputs = g // B, g % B
+        res = []
+        for b0 in range(0, s1 - s0, SPIKE_BLOCK):
+            b1 = min(b0 + SPIKE_BLOCK, s1 - s0)
+            ev = [] if want_events else None
+            o, c = _run_block(p, x, chips[b0:b1], inputs[b0:b1], ev, spike_counts)
+            res.append((s0 + b0, s0 + b1, chips[b0:b1], o, c, ev))
+        return res
+
+    if chunk_rows is None:
+        chunk_rows = SPIKE_BLOCK * max(1, min(8, math.ceil(total / SPIKE_BLOCK / (4 * threads))))
+    with ThreadPoolExecutor(max_workers=threads) as ex:
+        for res in ex.map(lambda b: rows(clean_plan, b[0], b[1], False),
+                          [(s, min(s + chunk_rows, B)) for s in range(0, B, chunk_rows)]):
+            for s0, s1, _, o, c, _ in res:
+                clean[s0:s1] = o
+                if c is not None:
+                    for l in c:
+                        csc[l][s0:s1] = c[l]
+        for res in ex.map(lambda b: rows(plan, b[0], b[1], True),
+                          [(s, min(s + chunk_rows, total)) for s in range(0, total, chunk_rows)]):
+            for s0, s1, chips, o, c, ev in res:
+                out[s0:s1] = o
+                if c is not None:
+                    for l in c:
+                        sc[l][s0:s1] = c[l]
+                c0 = chips[0]
+                for kk, slot, cnt in ev:
+                    per_chip = np.bincount(chips - c0, weights=cnt)
+                    events[c0:c0 + per_chip.size, kk, slot] += per_chip.astype(np.int64)
+                if progress is not None:
+                    progress(s1 - s0)
+    delta = out.reshape(n_chips, B, -1) - clean[None]
+    counts = events.copy()
+    chips = np.arange(n_chips, dtype=np.int64)
+    for kk, s, key, layers in plan.specs:
+        if s.mode == "transient" or s.rate == 0.0:
+            continue
+        for slot in layers:
+            n_sites = net.sizes[slot] if s.site == "neuron" else net.weights[slot - 1].size
+            counts[:, kk, slot] = E.chip_site_counts(chips // s.group, key, _salt_of(s, slot), n_sites, inv_rate(s.rate))
+    config = {
+        "mode": "spiking", "ticks": T, "dt_s": plan.dt_s, "encoding": net.encoding,
+        "delay_ticks": [l.delay_ticks for l in net.layers], "readout": net.readout,
+        "faults": [s.to_dict() for _, s, _, _ in plan.specs],
+        "n_chips": n_chips, "n_inputs": B, "seed": entropy, "target": "network", "profile": None,
+        "network": {"name": net.name, "sizes": list(net.sizes), "neurons": [m.kind for m in net.neurons]},
+    }
+    return SpikingSimResult(
+        delta=delta, clean=clean, faults=tuple(s for _, s, _, _ in plan.specs), fault_counts=counts,
+        fault_events=events, seed=entropy, labels=None if labels is None else np.asarray(labels), config=config,
+        ticks=T, dt_s=plan.dt_s,
+        spike_counts=None if sc is None else {l: v.reshape(n_chips, B, -1) for l, v in sc.items()},
+        clean_spike_counts=csc)
