@@ -123,6 +123,10 @@ def _make_plan(target, faults, seed, n_inputs):
         mapping, net = None, target
     else:
         raise ConfigError(f"simulate() needs a neurosim.Network or ChipMapping. Got {type(target).__name__}.")
+    if not net.is_dense:
+        raise ConfigError(
+            f"simulate() runs dense networks only for now; {net.name!r} has {', '.join(sorted(set(net.kinds) - {'dense'}))} layers."
+        )
     specs = as_specs(faults)
     if any(s.site == "core" for s in specs) and mapping is None:
         raise ConfigError(
