@@ -207,3 +207,18 @@ def encode_rate(X, inputs, key, n_ticks, k, S):
         for j in range(n):
             st, u = uniform(st)
             S[r, j] = 1.0 if u <= X[r, j] else 0.0
+
+
+@jit
+def stuck_shared(Z, S, M, ptr, sites, site_ptr, ci, cj):
+    """Shared-kernel synapses (conv) stuck at 0: remove ``M[i, j] * S[r, j]`` for every cell a faulty site serves.
+
+    ``site_ptr/ci/cj`` (CSR by site) list the dense-equivalent cells ``(i, j)`` of each stored weight.
+    """
+    for r in range(ptr.size - 1):
+        for e in range(ptr[r], ptr[r + 1]):
+            w = sites[e]
+            for q in range(site_ptr[w], site_ptr[w + 1]):
+                s = S[r, cj[q]]
+                if s != 0.0:
+                    Z[r, ci[q]] -= M[ci[q], cj[q]] * s

@@ -33,11 +33,12 @@ from ..kernels import apply as K
 from ..kernels import events as E
 from ..kernels import spiking as SK
 from ..kernels.rng import inv_rate
-from ..spiking.network import SpikingNetwork
+from ..spiking.network import check_spiking, delay_of, layer_role, readout, with_delay
 from ..spiking.neurons import check_dt, check_ticks
 from .engine import SimResult, _check_int, _resolve_threads, _salt, spec_keys
 
 SPIKE_BLOCK = 256
+ENCODINGS = ("current", "rate")
 DENSE_MIN = 0.2  # active fraction of a block's layer input from which the input-major loop is used
 _ROUTER_SALT = 4 * 4096
 _ENC_KEY_SALT = 0x51C0DE
@@ -61,38 +62,58 @@ class SpikingSimResult(SimResult):
 
 @dataclass(frozen=True)
 class _Layer:
+    role: str  # "fire", "integrate", "relay"
     kind: int
     WT: np.ndarray
     W: np.ndarray
     b: np.ndarray
-    p: dict
+    p: dict | None
     subtract: bool
     refractory: int
     delay: int
+    shared: tuple | None  # conv: (site_ptr, ci, cj) cells of each stored weight
 
 
 @dataclass(frozen=True)
 class _SPlan:
-    net: SpikingNetwork
+    net: object
     layers: tuple
     specs: tuple  # (k, spec, key, layers)
     ticks: int
     dt_s: float
     enc_key: np.uint64
     n_inputs: int
+    encoding: str
+    readout: str
 
 
-def _router_layers(spec, net):
-    default = tuple(range(0 if net.encoding == "rate" else 1, net.n_layers + 1))
+def _shared_cells(op, in_shape):
+    """Cells ``(i, j)`` of the dense equivalent served by each stored conv weight, CSR by weight index."""
+    idx = op.index(in_shape)  # (P, K)
+    P, Kk = idx.shape
+    co = op.weight.shape[0]
+    p, kk = np.nonzero(idx >= 0)
+    sites = (np.arange(co)[:, None] * Kk + kk[None]).ravel()
+    ci = (np.arange(co)[:, None] * P + p[None]).ravel()
+    cj = np.broadcast_to(idx[p, kk][None], (co, p.size)).ravel()
+    order = np.argsort(sites, kind="stable")
+    ptr = np.zeros(co * Kk + 1, np.int64)
+    np.cumsum(np.bincount(sites, minlength=co * Kk), out=ptr[1:])
+    return ptr, np.ascontiguousarray(ci[order], dtype=np.int64), np.ascontiguousarray(cj[order], dtype=np.int64)
+
+
+def _router_layers(spec, net, encoding):
+    fire = [l for l, la in enumerate(net.layers, start=1) if layer_role(la) == "fire"]
+    default = tuple(([0] if encoding == "rate" else []) + fire)
     if spec.layers is None:
         return default
-    bad = [v for v in spec.layers if v > net.n_layers or (v == 0 and net.encoding != "rate")]
+    bad = [v for v in spec.layers if v not in default]
     if bad:
-        raise ConfigError(f"Router fault layers must be emitting layers {default[0]}..{net.n_layers} (0 only with encoding='rate'). Got {list(spec.layers)}.")
+        raise ConfigError(f"Router fault layers must be spike-emitting layers {list(default)} (0 only with encoding='rate'). Got {list(spec.layers)}.")
     return spec.layers
 
 
-def _make_plan(net, faults, seed, n_inputs, ticks, dt_s):
+def _make_plan(net, faults, seed, n_inputs, ticks, dt_s, encoding):
     specs = as_specs(faults)
     for s in specs:
         if s.site == "core":
@@ -107,26 +128,27 @@ def _make_plan(net, faults, seed, n_inputs, ticks, dt_s):
     enc_key = np.random.SeedSequence(entropy, spawn_key=(_ENC_KEY_SALT,)).generate_state(1, np.uint64)[0]
     resolved = []
     for k, s in enumerate(specs):
-        layers = _router_layers(s, net) if s.site == "router" else s.resolve_layers(net.n_layers)
+        layers = _router_layers(s, net, encoding) if s.site == "router" else s.resolve_layers(net.n_layers)
         if s.site == "neuron" and s.value != "stuck0":
-            # saturation needs a spiking neuron, drift a threshold and a leak: not input axons / LI readouts
-            bad = {0} if s.value != "saturated" else set()
-            if s.value == "saturated" and net.readout == "membrane":
-                bad.add(net.n_layers)
-            if s.value != "saturated" and net.readout == "membrane":
-                bad.add(net.n_layers)
+            # saturation and drift need a firing neuron (drift: not the input axons either)
+            bad = {l for l, la in enumerate(net.layers, start=1) if layer_role(la) != "fire"}
+            if s.value != "saturated":
+                bad.add(0)
             if s.layers is None:
                 layers = tuple(v for v in layers if v not in bad)
             elif bad & set(layers):
                 raise ConfigError(f"'{s.to_text()}' cannot apply to layer(s) {sorted(bad & set(layers))} (input axons have no threshold or leak; an LI/I readout does not spike); list other layers.")
         resolved.append((k, s, keys[k], layers))
     layers = []
-    for lay in net.layers:
-        n = lay.weight.shape[0]
-        p = lay.neuron.compile(n, dt_s)
-        layers.append(_Layer(lay.neuron.code, np.ascontiguousarray(lay.weight.T), lay.weight, lay.bias, p,
-                             lay.neuron.reset == "subtract", int(lay.neuron.refractory_ticks), lay.delay_ticks))
-    return _SPlan(net, tuple(layers), tuple(resolved), ticks, dt_s, enc_key, n_inputs), entropy
+    for l, (la, M, b) in enumerate(zip(net.layers, net.weights, net.biases), start=1):
+        role = layer_role(la)
+        n = M.shape[0]
+        p = la.neuron.compile(n, dt_s) if role != "relay" else None
+        shared = _shared_cells(la.op, net.shapes[l - 1]) if la.op.kind == "conv2d" else None
+        layers.append(_Layer(role, la.neuron.code if p is not None else -1, np.ascontiguousarray(M.T), M, b, p,
+                             role != "relay" and la.neuron.reset == "subtract",
+                             la.neuron.refractory_ticks if role != "relay" else 0, delay_of(la), shared))
+    return _SPlan(net, tuple(layers), tuple(resolved), ticks, dt_s, enc_key, n_inputs, encoding, readout(net)), entropy
 
 
 def _salt_of(spec, slot):
@@ -183,7 +205,9 @@ class _Faults:
                     self.router.setdefault(l, []).append((k, key, _salt_of(s, l), sc))
                 continue
             for l in layers:
-                n = net.sizes[l] if s.site == "neuron" else net.weights[l - 1].size
+                n = net.neuron_sites(l) if s.site == "neuron" else net.synapse_sites(l)
+                if n == 0:
+                    continue
                 ptr, cells = _draw(s, key, l, n, chips, inputs, T)
                 if events_out is not None:
                     c = np.diff(ptr)
@@ -210,34 +234,44 @@ class _Faults:
         return SK.tick_slice(ptr, cells, T, k) if tick else (ptr, cells)
 
 
+def _synapse_faults(lay, Zl, src, items, T, k):
+    for ptr, cells, tick in items:
+        p, c = _Faults.at(ptr, cells, tick, T, k)
+        if lay.shared is None:
+            K.stuck_synapses(Zl, src, lay.W, p, c)
+        else:
+            SK.stuck_shared(Zl, src, lay.W, p, c, *lay.shared)
+
+
 def _run_block(plan: _SPlan, x, chips, inputs, events_out, want_counts):
-    """All T ticks of one block; returns (outputs (nv, n_out), {layer: counts (nv, n_l)} or None, router drops)."""
+    """All T ticks of one block; returns (outputs (nv, n_out), {layer: spike counts (nv, n_l)} or None)."""
     net, T = plan.net, plan.ticks
     nv, L = chips.size, net.n_layers
+    rate_in = plan.encoding == "rate"
     F = _Faults(plan, chips, inputs, events_out)
     sizes = net.sizes
-    V = [None] + [np.tile(lay.p["v_rest"], (nv, 1)) for lay in plan.layers]
+    V = [None] + [np.tile(lay.p["v_rest"], (nv, 1)) if lay.p is not None else None for lay in plan.layers]
     ISYN = [None] + [np.zeros((nv, n)) for n in sizes[1:]]
     REF = [None] + [np.zeros((nv, n), dtype=np.int64) for n in sizes[1:]]
     # ring buffers of each source layer's output, deep enough for the next layer's delay
     depth = [lay.delay + 1 for lay in plan.layers]
     hist = [[np.zeros((nv, sizes[l])) for _ in range(depth[l])] for l in range(L)]
-    out_last = np.zeros((nv, sizes[L]))
-    counts = {l: np.zeros((nv, sizes[l]), dtype=np.int64) for l in range(0 if net.encoding == "rate" else 1, L + 1)} if want_counts else None
-    delivered = np.zeros((nv, sizes[L]), dtype=np.int64)
+    S_last = np.zeros((nv, sizes[L]))
+    count_layers = ([0] if rate_in else []) + [l for l in range(1, L + 1) if plan.layers[l - 1].role == "fire"]
+    counts = {l: np.zeros((nv, sizes[l]), dtype=np.int64) for l in count_layers} if want_counts else None
+    acc = np.zeros((nv, sizes[L]))  # delivered output spikes, or summed output current (relay readout)
     drops = {}
     x_rows = np.ascontiguousarray(x[inputs])
+    tick0 = any(t for (_, _, t, _) in F.neuron[0])
     S0_const = None
-    if net.encoding == "current":
+    if not rate_in:
         S0_const = x_rows.copy()
         for ptr, cells, tick, val in F.neuron[0]:
             if not tick:
                 SK.set_neurons(S0_const, ptr, cells, val)
+    cache_ok = not rate_in and not tick0 and ("synapse", 1) not in F.tick_varying
     I1_cache = None
-    cache_ok = net.encoding == "current" and not any(t for (_, _, t, _) in F.neuron[0]) and ("synapse", 1) not in F.tick_varying
     Z = [None] + [np.empty((nv, n)) for n in sizes[1:]]
-    emp = np.zeros(0, np.int64)
-    zptr = np.zeros(nv + 1, np.int64)
 
     def route(l, S, k):
         for (kk, key, salt, sc) in F.router.get(l, ()):
@@ -245,27 +279,23 @@ def _run_block(plan: _SPlan, x, chips, inputs, events_out, want_counts):
             drops[(kk, l)] = drops.get((kk, l), 0) + d
 
     for k in range(T):
-        # ---- layer 0
-        if net.encoding == "current":
-            if any(t for (_, _, t, _) in F.neuron[0]):
-                S0 = S0_const.copy()
-                for ptr, cells, tick, val in F.neuron[0]:
-                    if tick:
-                        p, c = SK.tick_slice(ptr, cells, T, k)
-                        SK.set_neurons(S0, p, c, val)
-            else:
-                S0 = S0_const
-        else:
-            S0 = hist[0][k % depth[0]]
+        # ---- layer 0: constant current or rate-coded spikes
+        S0 = hist[0][k % depth[0]]
+        if rate_in:
             SK.encode_rate(x_rows, inputs, plan.enc_key, T, k, S0)
             for ptr, cells, tick, val in F.neuron[0]:
-                p, c = F.at(ptr, cells, tick, T, k)
+                p, c = _Faults.at(ptr, cells, tick, T, k)
                 SK.set_neurons(S0, p, c, val)
             if counts is not None:
                 counts[0] += S0.astype(np.int64)
             route(0, S0, k)
-        if net.encoding == "current":
-            hist[0][k % depth[0]] = S0
+        else:
+            S0[:] = S0_const
+            if tick0:
+                for ptr, cells, tick, val in F.neuron[0]:
+                    if tick:
+                        p, c = SK.tick_slice(ptr, cells, T, k)
+                        SK.set_neurons(S0, p, c, val)
         # ---- layers 1..L
         for l in range(1, L + 1):
             lay = plan.layers[l - 1]
@@ -277,16 +307,21 @@ def _run_block(plan: _SPlan, x, chips, inputs, events_out, want_counts):
                 if I1_cache is None:
                     I1_cache = np.empty_like(Zl)
                     SK.synaptic_current(S0, lay.WT, lay.b, I1_cache, DENSE_MIN)
-                    for ptr, cells, tick in F.synapse[1]:
-                        K.stuck_synapses(I1_cache, S0, lay.W, ptr, cells)
+                    _synapse_faults(lay, I1_cache, S0, F.synapse[1], T, k)
                 Zl[:] = I1_cache
             else:
                 src = hist[l - 1][src_tick % depth[l - 1]]
                 SK.synaptic_current(src, lay.WT, lay.b, Zl, DENSE_MIN)
-                for ptr, cells, tick in F.synapse[l]:
-                    p, c = F.at(ptr, cells, tick, T, k)
-                    K.stuck_synapses(Zl, src, lay.W, p, c)
-            S = out_last if l == L else (hist[l][k % depth[l]])
+                _synapse_faults(lay, Zl, src, F.synapse[l], T, k)
+            S = S_last if l == L else hist[l][k % depth[l]]
+            if lay.role == "relay":
+                S[:] = Zl
+                for ptr, cells, tick, val in F.neuron[l]:
+                    p, c = _Faults.at(ptr, cells, tick, T, k)
+                    SK.set_neurons(S, p, c, 0.0)
+                if l == L:
+                    acc += S
+                continue
             tp, tc, ts = F.thr[l]
             lp, lc, ls = F.leak[l]
             P = lay.p
@@ -294,21 +329,22 @@ def _run_block(plan: _SPlan, x, chips, inputs, events_out, want_counts):
                            P["v_reset"], P["a_syn"], P["w_in"], lay.subtract, lay.refractory, plan.dt_s,
                            tp, tc, ts, lp, lc, ls)
             for ptr, cells, tick, val in F.neuron[l]:
-                p, c = F.at(ptr, cells, tick, T, k)
-                if lay.kind in (SK.LI, SK.INTEG):
+                p, c = _Faults.at(ptr, cells, tick, T, k)
+                if lay.role == "integrate":
                     if val == 0.0:
                         SK.set_neurons(V[l], p, c, 0.0)
                 else:
                     SK.set_neurons(S, p, c, val)
             if counts is not None and l in counts:
                 counts[l] += S.astype(np.int64)
-            route(l, S, k)
-            if l == L and net.readout == "counts":
-                delivered += S.astype(np.int64)
-    if net.readout == "counts":
-        out = delivered / T
-    else:
+            if lay.role == "fire":
+                route(l, S, k)
+                if l == L:
+                    acc += S
+    if plan.readout == "membrane":
         out = V[L].copy()
+    else:
+        out = acc / T
     if events_out is not None:
         for (kk, l), d in drops.items():
             events_out.append((kk, l, d))
@@ -316,51 +352,48 @@ def _run_block(plan: _SPlan, x, chips, inputs, events_out, want_counts):
 
 
 def _prepare(target, ticks, dt_s, encoding, delay_ticks):
-    if not isinstance(target, SpikingNetwork):
-        raise ConfigError(f"Spiking simulation needs a spiking network (neurosim.spiking.SpikingNetwork or a NIR LIF/IF graph). Got {type(target).__name__}; convert an ANN with neurosim.spiking.convert().")
-    kw = {}
-    if dt_s is not None:
-        kw["dt_s"] = check_dt(dt_s)
-    if encoding is not None:
-        kw["encoding"] = encoding
+    net = check_spiking(target)
     if delay_ticks is not None:
-        kw["delay_ticks"] = delay_ticks
-    net = target.replace(**kw) if kw else target
-    return net, check_ticks(ticks)
+        net = with_delay(net, delay_ticks)
+    if encoding not in ENCODINGS:
+        raise ConfigError(f"'encoding' (how inputs enter spiking mode) must be one of {', '.join(ENCODINGS)}. Got {encoding!r}.")
+    return net, check_ticks(ticks), check_dt(dt_s)
 
 
-def simulate_spiking(target, x, faults=None, n_chips: int = 1, seed=None, ticks: int = 100, dt_s=None,
+def simulate_spiking(target, x, faults=None, n_chips: int = 1, seed=None, ticks: int = 100, dt_s=1e-3,
                      threads=None, chunk_rows=None, progress=None, labels=None, spike_counts: bool = False,
-                     encoding=None, delay_ticks=None) -> SpikingSimResult:
+                     encoding="current", delay_ticks=None) -> SpikingSimResult:
     """Run ``n_chips`` faulty chip instances of a spiking network for ``ticks`` steps on inputs ``x``.
 
     Parameters as :func:`neurosim.simulate`, plus ``ticks`` (T >= 1), ``dt_s``
-    (step in seconds; default the network's), ``encoding`` ("current" or
-    "rate"; default the network's), ``delay_ticks`` (every layer's synaptic
-    delay; default the network's), ``spike_counts`` (also return per-layer
-    spike counts). Outputs are spike counts / T of the last layer, or its
-    membrane at tick T for an LI / integrator readout. ``delta`` is
-    faulty minus clean, both on the same network, same input spike trains.
+    (step in seconds, must be below every time constant), ``encoding``
+    ("current": the input is a constant current; "rate": Bernoulli spikes with
+    probability ``x`` per tick, the same trains on every chip), ``delay_ticks``
+    (override every spiking layer's synaptic delay), ``spike_counts`` (also
+    return per-layer spike counts). Outputs: spike counts / T of a firing last
+    layer, membrane at tick T of an LI / I readout, or the mean current of a
+    linear (identity) readout. ``delta`` is faulty minus clean, both on the
+    same network and input spike trains.
     """
-    net, T = _prepare(target, ticks, dt_s, encoding, delay_ticks)
+    net, T, dt = _prepare(target, ticks, dt_s, encoding, delay_ticks)
     n_chips = _check_int("n_chips", n_chips)
     if chunk_rows is not None:
         chunk_rows = _check_int("chunk_rows", chunk_rows)
-    threads = _resolve_threads(threads, net.n_synapses * 10)
+    threads = _resolve_threads(threads, sum(W.size for W in net.weights) * 10)
     x = net.check_inputs(x)
     B = x.shape[0]
     if B == 0:
         raise ConfigError("'x' must hold at least one input row. Got 0.")
-    if net.encoding == "rate" and (x.min() < 0.0 or x.max() > 1.0):
+    if encoding == "rate" and (x.min() < 0.0 or x.max() > 1.0):
         raise ConfigError(f"Rate-coded inputs are spike probabilities per tick and must be in [0, 1]. Got range [{x.min():.3g}, {x.max():.3g}]; rescale x or use encoding='current'.")
-    plan, entropy = _make_plan(net, faults, seed, B, T, net.dt_s)
+    plan, entropy = _make_plan(net, faults, seed, B, T, dt, encoding)
     S, L = len(plan.specs), net.n_layers
-    clean_plan = _SPlan(net, plan.layers, (), T, plan.dt_s, plan.enc_key, B)
+    clean_plan = _SPlan(net, plan.layers, (), T, dt, plan.enc_key, B, encoding, plan.readout)
     total = n_chips * B
     out = np.empty((total, net.n_out))
     events = np.zeros((n_chips, S, L + 1), dtype=np.int64)
     clean = np.empty((B, net.n_out))
-    count_layers = list(range(0 if net.encoding == "rate" else 1, L + 1))
+    count_layers = ([0] if encoding == "rate" else []) + [l for l in range(1, L + 1) if plan.layers[l - 1].role == "fire"]
     sc = {l: np.zeros((total, net.sizes[l]), np.int64) for l in count_layers} if spike_counts else None
     csc = {l: np.zeros((B, net.sizes[l]), np.int64) for l in count_layers} if spike_counts else None
 
@@ -405,18 +438,18 @@ def simulate_spiking(target, x, faults=None, n_chips: int = 1, seed=None, ticks:
         if s.mode == "transient" or s.rate == 0.0:
             continue
         for slot in layers:
-            n_sites = net.sizes[slot] if s.site == "neuron" else net.weights[slot - 1].size
+            n_sites = net.neuron_sites(slot) if s.site == "neuron" else net.synapse_sites(slot)
             counts[:, kk, slot] = E.chip_site_counts(chips // s.group, key, _salt_of(s, slot), n_sites, inv_rate(s.rate))
     config = {
-        "mode": "spiking", "ticks": T, "dt_s": plan.dt_s, "encoding": net.encoding,
-        "delay_ticks": [l.delay_ticks for l in net.layers], "readout": net.readout,
+        "mode": "spiking", "ticks": T, "dt_s": dt, "encoding": encoding,
+        "delay_ticks": [delay_of(la) for la in net.layers], "readout": plan.readout,
         "faults": [s.to_dict() for _, s, _, _ in plan.specs],
         "n_chips": n_chips, "n_inputs": B, "seed": entropy, "target": "network", "profile": None,
-        "network": {"name": net.name, "sizes": list(net.sizes), "neurons": [m.kind for m in net.neurons]},
+        "network": {"name": net.name, "sizes": list(net.sizes), "neurons": list(net.activations)},
     }
     return SpikingSimResult(
         delta=delta, clean=clean, faults=tuple(s for _, s, _, _ in plan.specs), fault_counts=counts,
         fault_events=events, seed=entropy, labels=None if labels is None else np.asarray(labels), config=config,
-        ticks=T, dt_s=plan.dt_s,
+        ticks=T, dt_s=dt,
         spike_counts=None if sc is None else {l: v.reshape(n_chips, B, -1) for l, v in sc.items()},
         clean_spike_counts=csc)
