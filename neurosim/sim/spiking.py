@@ -58,6 +58,8 @@ class SpikingSimResult(SimResult):
     dt_s: float = 0.0
     spike_counts: dict | None = None
     clean_spike_counts: dict | None = None
+    spike_trains: dict | None = None
+    clean_spike_trains: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -243,8 +245,8 @@ def _synapse_faults(lay, Zl, src, items, T, k):
             SK.stuck_shared(Zl, src, lay.W, p, c, *lay.shared)
 
 
-def _run_block(plan: _SPlan, x, chips, inputs, events_out, want_counts):
-    """All T ticks of one block; returns (outputs (nv, n_out), {layer: spike counts (nv, n_l)} or None)."""
+def _run_block(plan: _SPlan, x, chips, inputs, events_out, want_counts, want_trains=False):
+    """All T ticks of one block -> (outputs (nv, n_out), {layer: counts (nv, n_l)} or None, trains or None)."""
     net, T = plan.net, plan.ticks
     nv, L = chips.size, net.n_layers
     rate_in = plan.encoding == "rate"
@@ -259,6 +261,7 @@ def _run_block(plan: _SPlan, x, chips, inputs, events_out, want_counts):
     S_last = np.zeros((nv, sizes[L]))
     count_layers = ([0] if rate_in else []) + [l for l in range(1, L + 1) if plan.layers[l - 1].role == "fire"]
     counts = {l: np.zeros((nv, sizes[l]), dtype=np.int64) for l in count_layers} if want_counts else None
+    trains = {l: np.zeros((nv, T, sizes[l]), dtype=np.bool_) for l in count_layers} if want_trains else None
     acc = np.zeros((nv, sizes[L]))  # delivered output spikes, or summed output current (relay readout)
     drops = {}
     x_rows = np.ascontiguousarray(x[inputs])
@@ -288,6 +291,8 @@ def _run_block(plan: _SPlan, x, chips, inputs, events_out, want_counts):
                 SK.set_neurons(S0, p, c, val)
             if counts is not None:
                 counts[0] += S0.astype(np.int64)
+            if trains is not None:
+                trains[0][:, k] = S0 != 0.0
             route(0, S0, k)
         else:
             S0[:] = S0_const
@@ -337,6 +342,8 @@ def _run_block(plan: _SPlan, x, chips, inputs, events_out, want_counts):
                     SK.set_neurons(S, p, c, val)
             if counts is not None and l in counts:
                 counts[l] += S.astype(np.int64)
+            if trains is not None and l in trains:
+                trains[l][:, k] = S != 0.0
             if lay.role == "fire":
                 route(l, S, k)
                 if l == L:
@@ -348,7 +355,7 @@ def _run_block(plan: _SPlan, x, chips, inputs, events_out, want_counts):
     if events_out is not None:
         for (kk, l), d in drops.items():
             events_out.append((kk, l, d))
-    return out, counts
+    return out, counts, trains
 
 
 def _prepare(target, ticks, dt_s, encoding, delay_ticks):
@@ -362,7 +369,7 @@ def _prepare(target, ticks, dt_s, encoding, delay_ticks):
 
 def simulate_spiking(target, x, faults=None, n_chips: int = 1, seed=None, ticks: int = 100, dt_s=1e-3,
                      threads=None, chunk_rows=None, progress=None, labels=None, spike_counts: bool = False,
-                     encoding="current", delay_ticks=None) -> SpikingSimResult:
+                     encoding="current", delay_ticks=None, spike_trains: bool = False) -> SpikingSimResult:
     """Run ``n_chips`` faulty chip instances of a spiking network for ``ticks`` steps on inputs ``x``.
 
     Parameters as :func:`neurosim.simulate`, plus ``ticks`` (T >= 1), ``dt_s``
@@ -370,7 +377,8 @@ def simulate_spiking(target, x, faults=None, n_chips: int = 1, seed=None, ticks:
     ("current": the input is a constant current; "rate": Bernoulli spikes with
     probability ``x`` per tick, the same trains on every chip), ``delay_ticks``
     (override every spiking layer's synaptic delay), ``spike_counts`` (also
-    return per-layer spike counts). Outputs: spike counts / T of a firing last
+    return per-layer spike counts), ``spike_trains`` (also return every
+    spike, bool ``(n_chips, n_inputs, T, n_l)``: small runs only). Outputs: spike counts / T of a firing last
     layer, membrane at tick T of an LI / I readout, or the mean current of a
     linear (identity) readout. ``delta`` is faulty minus clean, both on the
     same network and input spike trains.
@@ -396,6 +404,8 @@ def simulate_spiking(target, x, faults=None, n_chips: int = 1, seed=None, ticks:
     count_layers = ([0] if encoding == "rate" else []) + [l for l in range(1, L + 1) if plan.layers[l - 1].role == "fire"]
     sc = {l: np.zeros((total, net.sizes[l]), np.int64) for l in count_layers} if spike_counts else None
     csc = {l: np.zeros((B, net.sizes[l]), np.int64) for l in count_layers} if spike_counts else None
+    st = {l: np.zeros((total, T, net.sizes[l]), np.bool_) for l in count_layers} if spike_trains else None
+    cst = {l: np.zeros((B, T, net.sizes[l]), np.bool_) for l in count_layers} if spike_trains else None
 
     def rows(p, s0, s1, want_events):
         g = np.arange(s0, s1, dtype=np.int64)
@@ -404,8 +414,8 @@ def simulate_spiking(target, x, faults=None, n_chips: int = 1, seed=None, ticks:
         for b0 in range(0, s1 - s0, SPIKE_BLOCK):
             b1 = min(b0 + SPIKE_BLOCK, s1 - s0)
             ev = [] if want_events else None
-            o, c = _run_block(p, x, chips[b0:b1], inputs[b0:b1], ev, spike_counts)
-            res.append((s0 + b0, s0 + b1, chips[b0:b1], o, c, ev))
+            o, c, tr = _run_block(p, x, chips[b0:b1], inputs[b0:b1], ev, spike_counts, spike_trains)
+            res.append((s0 + b0, s0 + b1, chips[b0:b1], o, (c, tr), ev))
         return res
 
     if chunk_rows is None:
@@ -413,18 +423,20 @@ def simulate_spiking(target, x, faults=None, n_chips: int = 1, seed=None, ticks:
     with ThreadPoolExecutor(max_workers=threads) as ex:
         for res in ex.map(lambda b: rows(clean_plan, b[0], b[1], False),
                           [(s, min(s + chunk_rows, B)) for s in range(0, B, chunk_rows)]):
-            for s0, s1, _, o, c, _ in res:
+            for s0, s1, _, o, (c, tr), _ in res:
                 clean[s0:s1] = o
-                if c is not None:
-                    for l in c:
-                        csc[l][s0:s1] = c[l]
+                for src, dst in ((c, csc), (tr, cst)):
+                    if src is not None:
+                        for l in src:
+                            dst[l][s0:s1] = src[l]
         for res in ex.map(lambda b: rows(plan, b[0], b[1], True),
                           [(s, min(s + chunk_rows, total)) for s in range(0, total, chunk_rows)]):
-            for s0, s1, chips, o, c, ev in res:
+            for s0, s1, chips, o, (c, tr), ev in res:
                 out[s0:s1] = o
-                if c is not None:
-                    for l in c:
-                        sc[l][s0:s1] = c[l]
+                for src, dst in ((c, sc), (tr, st)):
+                    if src is not None:
+                        for l in src:
+                            dst[l][s0:s1] = src[l]
                 c0 = chips[0]
                 for kk, slot, cnt in ev:
                     per_chip = np.bincount(chips - c0, weights=cnt)
@@ -452,4 +464,6 @@ def simulate_spiking(target, x, faults=None, n_chips: int = 1, seed=None, ticks:
         fault_events=events, seed=entropy, labels=None if labels is None else np.asarray(labels), config=config,
         ticks=T, dt_s=dt,
         spike_counts=None if sc is None else {l: v.reshape(n_chips, B, -1) for l, v in sc.items()},
-        clean_spike_counts=csc)
+        clean_spike_counts=csc,
+        spike_trains=None if st is None else {l: v.reshape(n_chips, B, T, -1) for l, v in st.items()},
+        clean_spike_trains=cst)
