@@ -467,3 +467,25 @@ def simulate_spiking(target, x, faults=None, n_chips: int = 1, seed=None, ticks:
         clean_spike_counts=csc,
         spike_trains=None if st is None else {l: v.reshape(n_chips, B, T, -1) for l, v in st.items()},
         clean_spike_trains=cst)
+
+
+def spiking_fault_sites(target, faults, chip: int = 0, seed=None, encoding="current") -> list:
+    """The sites :func:`simulate_spiking` makes faulty on chip ``chip`` for the permanent specs in ``faults``.
+
+    One dict per spec (``{}`` for non-permanent specs): layer slot -> int64
+    site indices (neurons; synapse ``i * n_in + j`` of a dense layer, or the
+    stored-weight index of a conv kernel). Same ``seed`` as the simulation,
+    so other simulators (the Brian2 reference) can replay them.
+    """
+    net = check_spiking(target)
+    plan, _ = _make_plan(net, faults, seed, 1, 1, 1e-9, encoding)
+    chips = np.array([_check_int("chip", chip, lo=0)], dtype=np.int64)
+    out = []
+    for k, s, key, layers in plan.specs:
+        sites = {}
+        if s.mode == "permanent":
+            for slot in layers:
+                n = net.neuron_sites(slot) if s.site == "neuron" else net.synapse_sites(slot)
+                sites[slot] = _draw(s, key, slot, n, chips, chips, 1)[1]
+        out.append(sites)
+    return out
