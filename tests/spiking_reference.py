@@ -9,6 +9,9 @@ DESIGN.md "Semantics" (spiking paragraph):
     CubaLIF: I_syn += dt / tau_syn * (-I_syn + w_in * I); then LIF with I_syn
     LI:      LIF without spikes;  I (integrator): IF without spikes
     z = v > v_threshold; reset v = v_reset (or v -= v_threshold)
+
+A dead neuron cannot fire (and so does not reset); a saturated one emits a
+spike every tick; a neuron both dead and saturated is silent.
 """
 from __future__ import annotations
 
@@ -82,7 +85,7 @@ def reference_run(net, x, ticks, dt_s=1e-3, dead=None, saturated=None, dead_syna
                     if l in dead:
                         vn = np.where(dead[l], 0.0, vn)
                 else:
-                    fire = (vn > th) & (ref == 0)
+                    fire = (vn > th) & (ref == 0) & ~dead.get(l, np.zeros(n, bool))  # dead: no fire, no reset
                     reset = vn - th if P["reset_subtract"][0] else P["v_reset"]
                     vn = np.where(fire, reset, vn)
                     S["ref"] = np.where(fire, int(P["refractory_ticks"][0]), np.maximum(ref - 1, 0))

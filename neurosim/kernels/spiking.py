@@ -65,8 +65,10 @@ def synaptic_current(S, WT, b, out, dense_min):
 
 @jit
 def neuron_step(kind, V, ISYN, REF, I, S, a_mem, r, v_leak, v_th, v_reset, a_syn, w_in, subtract,
-                refractory, dt, tptr, tcells, tscale, lptr, lcells, lscale):
+                refractory, dt, tptr, tcells, tscale, lptr, lcells, lscale, blocked):
     """Advance every neuron of a block by one tick; write spikes to ``S``; return the spike count.
+
+    ``blocked[r, i] != 0`` (a dead neuron): it integrates but cannot fire, so it does not reset either.
 
     ``tptr/tcells/tscale`` and ``lptr/lcells/lscale`` (CSR per row) scale the
     threshold and the leak rate ``a`` of single neurons (permanent drift).
@@ -100,7 +102,7 @@ def neuron_step(kind, V, ISYN, REF, I, S, a_mem, r, v_leak, v_th, v_reset, a_syn
             else:
                 v = v + dt * r[i] * drive
             z = 0.0
-            if spiking and v > th[i]:
+            if spiking and v > th[i] and blocked[row, i] == 0.0:
                 z = 1.0
                 count += 1
                 if subtract:

@@ -10,7 +10,8 @@ thread count and any chunking. Semantics: DESIGN.md "Semantics" (spiking).
 
 Faults (spiking form):
 
-* neuron ``stuck0`` (dead: never fires; a dead LI/I readout neuron holds 0),
+* neuron ``stuck0`` (dead: its comparator never fires, so it never resets
+  either; a dead LI/I readout neuron holds 0, a dead relay outputs 0),
   ``saturated`` (fires every tick), ``threshold_scale`` / ``leak_scale``
   (permanent drift of ``v_threshold`` / ``dt / tau``); layer 0 = input axons;
 * synapse ``stuck0``: the cell contributes nothing;
@@ -275,6 +276,7 @@ def _run_block(plan: _SPlan, x, chips, inputs, events_out, want_counts, want_tra
     cache_ok = not rate_in and not tick0 and ("synapse", 1) not in F.tick_varying
     I1_cache = None
     Z = [None] + [np.empty((nv, n)) for n in sizes[1:]]
+    blocked = [None] + [np.zeros((nv, n)) for n in sizes[1:]]
 
     def route(l, S, k):
         for (kk, key, salt, sc) in F.router.get(l, ()):
@@ -330,16 +332,21 @@ def _run_block(plan: _SPlan, x, chips, inputs, events_out, want_counts, want_tra
             tp, tc, ts = F.thr[l]
             lp, lc, ls = F.leak[l]
             P = lay.p
+            now = [(val,) + _Faults.at(ptr, cells, tick, T, k) for ptr, cells, tick, val in F.neuron[l]]
+            for val, p, c in now:
+                if val == 0.0:
+                    SK.set_neurons(blocked[l], p, c, 1.0)
             SK.neuron_step(lay.kind, V[l], ISYN[l], REF[l], Zl, S, P["a_mem"], P["r"], P["v_leak"], P["v_th"],
                            P["v_reset"], P["a_syn"], P["w_in"], lay.subtract, lay.refractory, plan.dt_s,
-                           tp, tc, ts, lp, lc, ls)
-            for ptr, cells, tick, val in F.neuron[l]:
-                p, c = _Faults.at(ptr, cells, tick, T, k)
+                           tp, tc, ts, lp, lc, ls, blocked[l])
+            for val, p, c in now:
                 if lay.role == "integrate":
                     if val == 0.0:
                         SK.set_neurons(V[l], p, c, 0.0)
                 else:
                     SK.set_neurons(S, p, c, val)
+                if val == 0.0:
+                    SK.set_neurons(blocked[l], p, c, 0.0)
             if counts is not None and l in counts:
                 counts[l] += S.astype(np.int64)
             if trains is not None and l in trains:

@@ -161,7 +161,7 @@ def run_brian2_network(net, x, ticks: int, dt_s: float = 1e-3, dead=None, satura
             delivered : 1
             """
             fires = m.fires
-            thr = "(v > v_th and alive > 0 and held < 0.5) or sat > 0" if fires else None
+            thr = "alive > 0 and (sat > 0 or (v > v_th and held < 0.5))" if fires else None
             reset = ("v = v - v_th" if m.reset == "subtract" else "v = v_reset") + (
                 f"\nref = {m.refractory_ticks}" if m.refractory_ticks else "")
             g = b2.NeuronGroup(B * n, eqs, threshold=thr, reset=reset if fires else None, method="euler", dt=dt)
