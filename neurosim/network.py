@@ -59,7 +59,8 @@ class Network:
         for k, layer in enumerate(layers, start=1):
             if not isinstance(layer, Layer):
                 raise ConfigError(f"Layer {k} must be a neurosim.layers.Layer. Got {type(layer).__name__}.")
-            shapes.append(layer.check(shapes[-1], f"layer {k} ({layer.op.kind})"))
+            where = f"layer {k} ({layer.op.kind}" + (f", W_{k}/b_{k})" if layer.op.weighted else ")")
+            shapes.append(layer.check(shapes[-1], where))
         last = layers[-1]
         if last.is_rate and last.activation != "identity":
             raise ConfigError(

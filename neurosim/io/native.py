@@ -55,26 +55,8 @@ def save_network(net: Network, path, source: dict | None = None, inputs=None, la
         f.attrs["name"] = net.name
         f.attrs["n_layers"] = net.n_layers
         write_json_attr(f, "sizes", list(net.sizes))
-        write_json_attr(f, "input_shape", list(net.input_shape))
         write_json_attr(f, "source", source or {})
-        g = f.create_group("layers")
-        for k, la in enumerate(net.layers):
-            lg = g.create_group(f"{k:03d}")
-            lg.attrs["type"] = la.op.kind
-            lg.attrs["neuron"] = la.neuron.kind
-            lg.attrs["activation"] = la.neuron.kind
-            lg.attrs["index"] = k + 1
-            for name, v in la.op.params().items():
-                if name in _ARRAY_PARAMS:
-                    lg.create_dataset(name, data=np.asarray(v, np.float64), dtype="f8")
-                else:
-                    write_json_attr(lg, name, [int(a) for a in v])
-            if la.bias is not None:
-                lg.create_dataset("bias", data=la.bias, dtype="f8")
-            if la.neuron.params:
-                ng = lg.create_group("neuron")
-                for name, v in la.neuron.params.items():
-                    ng.create_dataset(name, data=np.asarray(v, np.float64), dtype="f8")
+        write_layers(f, net)
         if x is not None:
             d = f.create_group("data")
             d.create_dataset("inputs", data=x, dtype="f8")
@@ -85,8 +67,56 @@ def save_network(net: Network, path, source: dict | None = None, inputs=None, la
                 d.create_dataset("labels", data=lab)
 
 
+def write_layers(f, net: Network) -> None:
+    """Write ``net``'s ``input_shape`` attribute and ``layers`` group into HDF5 group ``f``."""
+    write_json_attr(f, "input_shape", list(net.input_shape))
+    g = f.create_group("layers")
+    for k, la in enumerate(net.layers):
+        lg = g.create_group(f"{k:03d}")
+        lg.attrs["type"] = la.op.kind
+        lg.attrs["neuron"] = la.neuron.kind
+        lg.attrs["activation"] = la.neuron.kind
+        lg.attrs["index"] = k + 1
+        for name, v in la.op.params().items():
+            if name in _ARRAY_PARAMS:
+                lg.create_dataset(name, data=np.asarray(v, np.float64), dtype="f8")
+            else:
+                write_json_attr(lg, name, [int(a) for a in v])
+        if la.bias is not None:
+            lg.create_dataset("bias", data=la.bias, dtype="f8")
+        if la.neuron.params:
+            ng = lg.create_group("neuron")
+            for name, v in la.neuron.params.items():
+                ng.create_dataset(name, data=np.asarray(v, np.float64), dtype="f8")
+
+
+def read_layers(f, p, name: str) -> Network:
+    """Inverse of :func:`write_layers` (also reads version-1 dense groups); errors name ``p``."""
+    try:
+        g = f["layers"]
+        layers = [_read_layer(p, key, g[key]) for key in sorted(g.keys())]
+        if "input_shape" in f.attrs:
+            in_shape = tuple(read_json_attr(f, "input_shape"))
+        else:  # version 1: dense only
+            in_shape = (int(g[sorted(g.keys())[0]]["weight"].shape[1]),)
+    except FileFormatError:
+        raise
+    except ConfigError as exc:
+        raise ConfigError(f"'{p}': {exc}") from None
+    except (KeyError, OSError, ValueError, IndexError, TypeError) as exc:
+        raise FileFormatError(f"'{p}' is damaged or incomplete ({exc}); re-create it with neurosim.") from None
+    try:
+        return Network.from_layers(layers, in_shape, name=name)
+    except ConfigError as exc:
+        raise ConfigError(f"'{p}': {exc}") from None
+
+
 def load_bundled_data(path):
-    """Example ``(inputs, labels)`` stored in a network file, or ``(None, None)``."""
+    """Example ``(inputs, labels)`` stored in a native network file, or ``(None, None)`` (also for NIR/ONNX files)."""
+    from .loader import sniff
+
+    if sniff(path) != "native":
+        return None, None
     with open_for_read(path, KIND, FORMAT_VERSION) as f:
         if "data" not in f:
             return None, None
@@ -123,26 +153,13 @@ def _read_layer(p, key, lg):
         raise ConfigError(f"layer {k} ({t}, W_{k}/b_{k}): {exc}") from None
 
 
-def load_network(path) -> Network:
+def load_native(path) -> Network:
     """Read a network written by :func:`save_network` (format 1 or 2); bit-exact."""
     p = Path(path)
     with open_for_read(p, KIND, FORMAT_VERSION) as f:
+        name = _s(f.attrs.get("name", "network"))
         try:
-            g = f["layers"]
-            layers = [_read_layer(p, key, g[key]) for key in sorted(g.keys())]
-            name = _s(f.attrs.get("name", "network"))
-            if "input_shape" in f.attrs:
-                in_shape = tuple(read_json_attr(f, "input_shape"))
-            else:  # version 1: dense only
-                in_shape = (int(g[sorted(g.keys())[0]]["weight"].shape[1]),)
             read_json_attr(f, "source", {})
-        except (FileFormatError, ConfigError) as exc:
-            if isinstance(exc, FileFormatError):
-                raise
-            raise ConfigError(f"'{p}': {exc}") from None
-        except (KeyError, OSError, ValueError, IndexError, TypeError) as exc:
+        except (ValueError, TypeError) as exc:
             raise FileFormatError(f"'{p}' is damaged or incomplete ({exc}); re-create it with neurosim.") from None
-    try:
-        return Network.from_layers(layers, in_shape, name=name)
-    except ConfigError as exc:
-        raise ConfigError(f"'{p}': {exc}") from None
+        return read_layers(f, p, name)
