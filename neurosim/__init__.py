@@ -13,6 +13,7 @@ from .faults import FaultSpec, parse_fault
 from .io import load_network, save_network
 from .network import Network
 from .sim import SimResult, simulate
+from .spiking import neurons as _spiking_neurons  # noqa: F401  (registers the IF/LIF/CubaLIF/LI/I neuron types)
 
 __all__ = [
     "__version__", "Network", "load_network", "save_network", "load_profile", "list_profiles",
