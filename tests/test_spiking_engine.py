@@ -228,3 +228,21 @@ def test_bad_run_parameters_refused(rng, x):
         simulate_spiking(net, x * 3, [], encoding="rate")
     with pytest.raises(ConfigError, match="rate activation"):
         simulate_spiking(Network.from_arrays([np.ones((2, 6)), np.ones((1, 2))], [np.zeros(2), np.zeros(1)], "relu"), x, [])
+
+
+@pytest.mark.parametrize("faults", [["neuron:permanent:0.3:layers=2"], ["neuron:permanent:0.02", "synapse:transient:0.002"],
+                                    ["router:transient:0.2:layers=2", "neuron:transient:0.05:layers=3:scope=tick"]])
+def test_clean_reuse_is_exact(rng, monkeypatch, faults):
+    """Fault-free rows and layers copied from the clean run give exactly the fully computed result."""
+    import neurosim.sim.spiking as M
+
+    net = make_net(rng, "LIF", 1, sizes=(6, 20, 15, 4))
+    x = rng.uniform(0, 1, (9, 6))
+    a = simulate_spiking(net, x, faults, n_chips=12, seed=1, ticks=30, spike_counts=True, spike_trains=True)
+    monkeypatch.setattr(M, "CLEAN_TRAIN_BYTES", 0)
+    b = simulate_spiking(net, x, faults, n_chips=12, seed=1, ticks=30, spike_counts=True, spike_trains=True)
+    np.testing.assert_array_equal(a.delta, b.delta)
+    for l in a.spike_counts:
+        np.testing.assert_array_equal(a.spike_counts[l], b.spike_counts[l])
+        np.testing.assert_array_equal(a.spike_trains[l], b.spike_trains[l])
+    assert np.any(a.delta != 0)

@@ -31,87 +31,101 @@ IF, LIF, CUBA, LI, INTEG = 0, 1, 2, 3, 4
 
 
 @jit
-def synaptic_current(S, WT, b, out, dense_min):
-    """``out[r] = b + sum_{j: S[r, j] != 0} S[r, j] * WT[j]`` (j ascending); returns the active count.
+def synaptic_current(S, WT, b, out, dense_min, rows):
+    """``out[r] = b + sum_{j: S[r, j] != 0} S[r, j] * WT[j]`` (j ascending) for the listed rows.
 
-    ``dense_min``: fraction of active entries of the block from which the
-    input-major loop is used (bit-identical to the event-driven one).
+    Returns the active count. ``dense_min``: fraction of active entries of the
+    listed rows from which the input-major loop is used (each weight row is
+    then loaded once for all rows); both loops add the same terms in the same
+    order, so the choice never changes a bit.
     """
-    nv, n_in = S.shape
+    n_in = S.shape[1]
     n_out = WT.shape[1]
+    nr = rows.size
     nnz = 0
-    for r in range(nv):
+    for q in range(nr):
+        r = rows[q]
         for j in range(n_in):
             if S[r, j] != 0.0:
                 nnz += 1
         for o in range(n_out):
             out[r, o] = b[o]
-    if nnz >= dense_min * nv * n_in:
+    if nnz >= dense_min * nr * n_in:
         for j in range(n_in):
-            for r in range(nv):
+            w = WT[j]
+            for q in range(nr):
+                r = rows[q]
                 s = S[r, j]
                 if s != 0.0:
+                    orow = out[r]
                     for o in range(n_out):
-                        out[r, o] += s * WT[j, o]
+                        orow[o] += s * w[o]
     else:
-        for r in range(nv):
+        for q in range(nr):
+            r = rows[q]
+            orow = out[r]
             for j in range(n_in):
                 s = S[r, j]
                 if s != 0.0:
+                    w = WT[j]
                     for o in range(n_out):
-                        out[r, o] += s * WT[j, o]
+                        orow[o] += s * w[o]
     return nnz
 
 
 @jit
 def neuron_step(kind, V, ISYN, REF, I, S, a_mem, r, v_leak, v_th, v_reset, a_syn, w_in, subtract,
-                refractory, dt, tptr, tcells, tscale, lptr, lcells, lscale, blocked):
-    """Advance every neuron of a block by one tick; write spikes to ``S``; return the spike count.
-
-    ``blocked[r, i] != 0`` (a dead neuron): it integrates but cannot fire, so it does not reset either.
+                refractory, dt, tptr, tcells, tscale, lptr, lcells, lscale, blocked, rows):
+    """Advance the neurons of the listed rows by one tick; write spikes to ``S``; return the spike count.
 
     ``tptr/tcells/tscale`` and ``lptr/lcells/lscale`` (CSR per row) scale the
     threshold and the leak rate ``a`` of single neurons (permanent drift).
     A neuron in its refractory period (``REF > 0`` ticks left) holds ``v``.
+    ``blocked[r, i] != 0`` (a dead neuron): it integrates but cannot fire, so
+    it does not reset either. Branch-free inner loop (selects), so it vectorises.
     """
-    nv, n = V.shape
-    th = np.empty(n)
-    am = np.empty(n)
+    n = V.shape[1]
+    th_buf = np.empty(n)
+    am_buf = np.empty(n)
     count = 0
-    spiking = kind == IF or kind == LIF or kind == CUBA
+    fires = kind == IF or kind == LIF or kind == CUBA
     leaky = kind == LIF or kind == CUBA or kind == LI
-    for row in range(nv):
-        th[:] = v_th
-        am[:] = a_mem
-        for e in range(tptr[row], tptr[row + 1]):
-            th[tcells[e]] *= tscale[e]
-        for e in range(lptr[row], lptr[row + 1]):
-            am[lcells[e]] *= lscale[e]
+    cuba = kind == CUBA
+    for q in range(rows.size):
+        row = rows[q]
+        th = v_th
+        am = a_mem
+        if tptr[row + 1] > tptr[row]:
+            th_buf[:] = v_th
+            for e in range(tptr[row], tptr[row + 1]):
+                th_buf[tcells[e]] *= tscale[e]
+            th = th_buf
+        if lptr[row + 1] > lptr[row]:
+            am_buf[:] = a_mem
+            for e in range(lptr[row], lptr[row + 1]):
+                am_buf[lcells[e]] *= lscale[e]
+            am = am_buf
+        Vr, Ir, Sr, Rr, Br, Cr = V[row], I[row], S[row], REF[row], blocked[row], ISYN[row]
+        c = 0
         for i in range(n):
-            drive = I[row, i]
-            if kind == CUBA:
-                ISYN[row, i] = ISYN[row, i] + a_syn[i] * (-ISYN[row, i] + w_in[i] * drive)
-                drive = ISYN[row, i]
-            if REF[row, i] > 0:
-                REF[row, i] -= 1
-                S[row, i] = 0.0
-                continue
-            v = V[row, i]
+            drive = Ir[i]
+            if cuba:
+                Cr[i] = Cr[i] + a_syn[i] * (-Cr[i] + w_in[i] * drive)
+                drive = Cr[i]
+            v = Vr[i]
             if leaky:
-                v = v + am[i] * (v_leak[i] - v + r[i] * drive)
+                vn = v + am[i] * (v_leak[i] - v + r[i] * drive)
             else:
-                v = v + dt * r[i] * drive
-            z = 0.0
-            if spiking and v > th[i] and blocked[row, i] == 0.0:
-                z = 1.0
-                count += 1
-                if subtract:
-                    v = v - th[i]
-                else:
-                    v = v_reset[i]
-                REF[row, i] = refractory
-            V[row, i] = v
-            S[row, i] = z
+                vn = v + dt * r[i] * drive
+            held = Rr[i] > 0
+            vn = v if held else vn
+            fire = fires and (not held) and vn > th[i] and Br[i] == 0.0
+            vr = (vn - th[i]) if subtract else v_reset[i]
+            Vr[i] = vr if fire else vn
+            Sr[i] = 1.0 if fire else 0.0
+            Rr[i] = refractory if fire else (Rr[i] - 1 if held else 0)
+            c += 1 if fire else 0
+        count += c
     return count
 
 

@@ -40,7 +40,8 @@ from .engine import SimResult, _check_int, _resolve_threads, _salt, spec_keys
 
 SPIKE_BLOCK = 256
 ENCODINGS = ("current", "rate")
-DENSE_MIN = 0.2  # active fraction of a block's layer input from which the input-major loop is used
+DENSE_MIN = 0.2
+CLEAN_TRAIN_BYTES = 256 * 2**20  # clean spike trains kept for reuse by fault-free rows up to this size  # active fraction of a block's layer input from which the input-major loop is used
 _ROUTER_SALT = 4 * 4096
 _ENC_KEY_SALT = 0x51C0DE
 
@@ -199,6 +200,9 @@ class _Faults:
         thr = {l: [] for l in range(1, net.n_layers + 1)}
         leak = {l: [] for l in range(1, net.n_layers + 1)}
         self.tick_varying = set()
+        L = net.n_layers
+        # first layer whose output may differ from the clean run, per row (L + 1: the row is clean)
+        self.first = np.full(nv, L + 1, dtype=np.int64)
         for k, s, key, layers in plan.specs:
             if s.rate <= 0.0:
                 continue
@@ -206,15 +210,19 @@ class _Faults:
                 sc = inv_rate(s.rate)
                 for l in layers:
                     self.router.setdefault(l, []).append((k, key, _salt_of(s, l), sc))
+                    np.minimum(self.first, min(l + 1, L), out=self.first)
                 continue
             for l in layers:
                 n = net.neuron_sites(l) if s.site == "neuron" else net.synapse_sites(l)
                 if n == 0:
                     continue
                 ptr, cells = _draw(s, key, l, n, chips, inputs, T)
+                c = np.diff(ptr)
+                if s.scope == "tick":
+                    c = c.reshape(nv, T).sum(1)
                 if events_out is not None:
-                    c = np.diff(ptr)
-                    events_out.append((k, l, c.reshape(nv, T).sum(1) if s.scope == "tick" else c))
+                    events_out.append((k, l, c))
+                self.first[c > 0] = np.minimum(self.first[c > 0], max(l, 1))
                 tick = s.scope == "tick"
                 if tick:
                     self.tick_varying.add(("neuron" if s.site == "neuron" else "synapse", l))
@@ -246,12 +254,25 @@ def _synapse_faults(lay, Zl, src, items, T, k):
             SK.stuck_shared(Zl, src, lay.W, p, c, *lay.shared)
 
 
-def _run_block(plan: _SPlan, x, chips, inputs, events_out, want_counts, want_trains=False):
-    """All T ticks of one block -> (outputs (nv, n_out), {layer: counts (nv, n_l)} or None, trains or None)."""
+def _run_block(plan: _SPlan, x, chips, inputs, events_out, want_counts, want_trains=False, clean_ref=None):
+    """All T ticks of one block -> (outputs (nv, n_out), {layer: counts (nv, n_l)} or None, trains or None).
+
+    ``clean_ref`` (faulty pass): the clean run's outputs, counts and spike
+    trains. A row computes layer ``l`` only if some fault of the row can reach
+    it (``l >= first[row]``); the layer below its first faulty layer is fed
+    from the clean trains, and fault-free rows copy the clean result. Exact:
+    the skipped layers are bit for bit those of the clean run.
+    """
     net, T = plan.net, plan.ticks
     nv, L = chips.size, net.n_layers
     rate_in = plan.encoding == "rate"
     F = _Faults(plan, chips, inputs, events_out)
+    first = F.first if clean_ref is not None else np.ones(nv, dtype=np.int64)
+    for l in range(L, 1, -1):  # clean trains are kept for firing layers only: relays are recomputed
+        if plan.layers[l - 2].role != "fire":
+            first[first == l] = l - 1
+    act = [None] + [np.flatnonzero(first <= l) for l in range(1, L + 1)]
+    feed = [None] + [np.flatnonzero(first == l + 1) for l in range(1, L)] + [None]
     sizes = net.sizes
     V = [None] + [np.tile(lay.p["v_rest"], (nv, 1)) if lay.p is not None else None for lay in plan.layers]
     ISYN = [None] + [np.zeros((nv, n)) for n in sizes[1:]]
@@ -268,6 +289,7 @@ def _run_block(plan: _SPlan, x, chips, inputs, events_out, want_counts, want_tra
     x_rows = np.ascontiguousarray(x[inputs])
     tick0 = any(t for (_, _, t, _) in F.neuron[0])
     S0_const = None
+    all_rows = np.arange(nv, dtype=np.int64)
     if not rate_in:
         S0_const = x_rows.copy()
         for ptr, cells, tick, val in F.neuron[0]:
@@ -275,8 +297,10 @@ def _run_block(plan: _SPlan, x, chips, inputs, events_out, want_counts, want_tra
                 SK.set_neurons(S0_const, ptr, cells, val)
     cache_ok = not rate_in and not tick0 and ("synapse", 1) not in F.tick_varying
     I1_cache = None
-    Z = [None] + [np.empty((nv, n)) for n in sizes[1:]]
+    Z = [None] + [np.zeros((nv, n)) for n in sizes[1:]]
     blocked = [None] + [np.zeros((nv, n)) for n in sizes[1:]]
+    if clean_ref is not None:
+        c_trains = clean_ref[2]
 
     def route(l, S, k):
         for (kk, key, salt, sc) in F.router.get(l, ()):
@@ -306,59 +330,71 @@ def _run_block(plan: _SPlan, x, chips, inputs, events_out, want_counts, want_tra
         # ---- layers 1..L
         for l in range(1, L + 1):
             lay = plan.layers[l - 1]
-            src_tick = k - lay.delay
-            Zl = Z[l]
-            if src_tick < 0:
-                Zl[:] = lay.b
-            elif l == 1 and cache_ok:
-                if I1_cache is None:
-                    I1_cache = np.empty_like(Zl)
-                    SK.synaptic_current(S0, lay.WT, lay.b, I1_cache, DENSE_MIN)
-                    _synapse_faults(lay, I1_cache, S0, F.synapse[1], T, k)
-                Zl[:] = I1_cache
-            else:
-                src = hist[l - 1][src_tick % depth[l - 1]]
-                SK.synaptic_current(src, lay.WT, lay.b, Zl, DENSE_MIN)
-                _synapse_faults(lay, Zl, src, F.synapse[l], T, k)
+            rows = act[l]
             S = S_last if l == L else hist[l][k % depth[l]]
-            if lay.role == "relay":
-                S[:] = Zl
-                for ptr, cells, tick, val in F.neuron[l]:
-                    p, c = _Faults.at(ptr, cells, tick, T, k)
-                    SK.set_neurons(S, p, c, 0.0)
-                if l == L:
-                    acc += S
-                continue
-            tp, tc, ts = F.thr[l]
-            lp, lc, ls = F.leak[l]
-            P = lay.p
-            now = [(val,) + _Faults.at(ptr, cells, tick, T, k) for ptr, cells, tick, val in F.neuron[l]]
-            for val, p, c in now:
-                if val == 0.0:
-                    SK.set_neurons(blocked[l], p, c, 1.0)
-            SK.neuron_step(lay.kind, V[l], ISYN[l], REF[l], Zl, S, P["a_mem"], P["r"], P["v_leak"], P["v_th"],
-                           P["v_reset"], P["a_syn"], P["w_in"], lay.subtract, lay.refractory, plan.dt_s,
-                           tp, tc, ts, lp, lc, ls, blocked[l])
-            for val, p, c in now:
-                if lay.role == "integrate":
-                    if val == 0.0:
-                        SK.set_neurons(V[l], p, c, 0.0)
+            if rows.size:
+                src_tick = k - lay.delay
+                Zl = Z[l]
+                if src_tick < 0:
+                    Zl[rows] = lay.b
+                elif l == 1 and cache_ok:
+                    if I1_cache is None:
+                        I1_cache = np.empty_like(Zl)
+                        SK.synaptic_current(S0, lay.WT, lay.b, I1_cache, DENSE_MIN, all_rows)
+                        _synapse_faults(lay, I1_cache, S0, F.synapse[1], T, k)
+                    Zl[rows] = I1_cache[rows]
                 else:
-                    SK.set_neurons(S, p, c, val)
-                if val == 0.0:
-                    SK.set_neurons(blocked[l], p, c, 0.0)
-            if counts is not None and l in counts:
-                counts[l] += S.astype(np.int64)
-            if trains is not None and l in trains:
-                trains[l][:, k] = S != 0.0
+                    src = hist[l - 1][src_tick % depth[l - 1]]
+                    SK.synaptic_current(src, lay.WT, lay.b, Zl, DENSE_MIN, rows)
+                    _synapse_faults(lay, Zl, src, F.synapse[l], T, k)
+                if lay.role == "relay":
+                    S[rows] = Zl[rows]
+                    for ptr, cells, tick, val in F.neuron[l]:
+                        p, c = _Faults.at(ptr, cells, tick, T, k)
+                        SK.set_neurons(S, p, c, 0.0)
+                else:
+                    tp, tc, ts = F.thr[l]
+                    lp, lc, ls = F.leak[l]
+                    P = lay.p
+                    now = [(val,) + _Faults.at(ptr, cells, tick, T, k) for ptr, cells, tick, val in F.neuron[l]]
+                    for val, p, c in now:
+                        if val == 0.0:
+                            SK.set_neurons(blocked[l], p, c, 1.0)
+                    SK.neuron_step(lay.kind, V[l], ISYN[l], REF[l], Zl, S, P["a_mem"], P["r"], P["v_leak"],
+                                   P["v_th"], P["v_reset"], P["a_syn"], P["w_in"], lay.subtract, lay.refractory,
+                                   plan.dt_s, tp, tc, ts, lp, lc, ls, blocked[l], rows)
+                    for val, p, c in now:
+                        if lay.role == "integrate":
+                            if val == 0.0:
+                                SK.set_neurons(V[l], p, c, 0.0)
+                        else:
+                            SK.set_neurons(S, p, c, val)
+                        if val == 0.0:
+                            SK.set_neurons(blocked[l], p, c, 0.0)
+            if l < L and feed[l].size:
+                fr = feed[l]
+                S[fr] = c_trains[l][inputs[fr], k]
+            if lay.role == "fire" and rows.size:
+                if counts is not None:
+                    counts[l][rows] += S[rows].astype(np.int64)
+                if trains is not None:
+                    trains[l][rows, k] = S[rows] != 0.0
             if lay.role == "fire":
                 route(l, S, k)
-                if l == L:
-                    acc += S
-    if plan.readout == "membrane":
-        out = V[L].copy()
-    else:
-        out = acc / T
+            if l == L and lay.role != "integrate":
+                acc += S
+    out = V[L].copy() if plan.readout == "membrane" else acc / T
+    if clean_ref is not None:
+        c_out, c_counts, c_tr = clean_ref
+        skip = np.flatnonzero(first > L)
+        out[skip] = c_out[inputs[skip]]
+        for store, ref in ((counts, c_counts), (trains, c_tr)):
+            if store is not None:
+                for l in store:
+                    if l == 0:
+                        continue
+                    rest = np.flatnonzero(first > l)
+                    store[l][rest] = ref[l][inputs[rest]]
     if events_out is not None:
         for (kk, l), d in drops.items():
             events_out.append((kk, l, d))
@@ -414,6 +450,15 @@ def simulate_spiking(target, x, faults=None, n_chips: int = 1, seed=None, ticks:
     st = {l: np.zeros((total, T, net.sizes[l]), np.bool_) for l in count_layers} if spike_trains else None
     cst = {l: np.zeros((B, T, net.sizes[l]), np.bool_) for l in count_layers} if spike_trains else None
 
+    # the clean spike trains let fault-free rows and layers be copied (exact); kept if they fit in memory
+    reuse = any(s.rate > 0 for _, s, _, _ in plan.specs) and (
+        B * T * sum(net.sizes[l] for l in count_layers) <= CLEAN_TRAIN_BYTES)
+    if reuse and cst is None:
+        cst = {l: np.zeros((B, T, net.sizes[l]), np.bool_) for l in count_layers}
+    if reuse and csc is None:
+        csc = {}
+    clean_ref = None
+
     def rows(p, s0, s1, want_events):
         g = np.arange(s0, s1, dtype=np.int64)
         chips, inputs = g // B, g % B
@@ -421,7 +466,8 @@ def simulate_spiking(target, x, faults=None, n_chips: int = 1, seed=None, ticks:
         for b0 in range(0, s1 - s0, SPIKE_BLOCK):
             b1 = min(b0 + SPIKE_BLOCK, s1 - s0)
             ev = [] if want_events else None
-            o, c, tr = _run_block(p, x, chips[b0:b1], inputs[b0:b1], ev, spike_counts, spike_trains)
+            o, c, tr = _run_block(p, x, chips[b0:b1], inputs[b0:b1], ev, spike_counts,
+                                  spike_trains or (reuse and not want_events), clean_ref if want_events else None)
             res.append((s0 + b0, s0 + b1, chips[b0:b1], o, (c, tr), ev))
         return res
 
@@ -436,6 +482,8 @@ def simulate_spiking(target, x, faults=None, n_chips: int = 1, seed=None, ticks:
                     if src is not None:
                         for l in src:
                             dst[l][s0:s1] = src[l]
+        if reuse:
+            clean_ref = (clean, csc, cst)
         for res in ex.map(lambda b: rows(plan, b[0], b[1], True),
                           [(s, min(s + chunk_rows, total)) for s in range(0, total, chunk_rows)]):
             for s0, s1, chips, o, (c, tr), ev in res:
@@ -471,9 +519,9 @@ def simulate_spiking(target, x, faults=None, n_chips: int = 1, seed=None, ticks:
         fault_events=events, seed=entropy, labels=None if labels is None else np.asarray(labels), config=config,
         ticks=T, dt_s=dt,
         spike_counts=None if sc is None else {l: v.reshape(n_chips, B, -1) for l, v in sc.items()},
-        clean_spike_counts=csc,
+        clean_spike_counts=csc if spike_counts else None,
         spike_trains=None if st is None else {l: v.reshape(n_chips, B, T, -1) for l, v in st.items()},
-        clean_spike_trains=cst)
+        clean_spike_trains=cst if spike_trains else None)
 
 
 def spiking_fault_sites(target, faults, chip: int = 0, seed=None, encoding="current") -> list:
