@@ -19,7 +19,6 @@ from .faults import FaultSpec, parse_fault
 from .io import load_network, save_network
 from .network import Network
 from .sim import SimResult, simulate
-from .spiking import neurons as _spiking_neurons  # noqa: F401  (registers the IF/LIF/CubaLIF/LI/I neuron types)
 
 #: Sub-packages loaded lazily by :func:`__getattr__` (a missing one raises AttributeError).
 _SUBPACKAGES = ("analysis", "plan", "sweep", "io", "sim", "chip", "faults", "spiking", "plot", "train")

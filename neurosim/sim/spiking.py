@@ -35,7 +35,7 @@ from ..kernels import events as E
 from ..kernels import spiking as SK
 from ..kernels.rng import inv_rate
 from ..spiking.network import check_spiking, delay_of, layer_role, readout, with_delay
-from ..spiking.neurons import check_dt, check_ticks
+from ..layers.spiking import check_dt, check_ticks
 from .engine import SimResult, _check_int, _resolve_threads, _salt, spec_keys
 
 SPIKE_BLOCK = 256

@@ -13,7 +13,7 @@ Importing this package does not import brian2 (the ``[spiking]`` extra).
 """
 from .brian2_ref import Brian2Result, ReplayResult, replay_engine_faults, run_brian2
 from .network import check_spiking, from_arrays, is_spiking, readout
-from .neurons import IF, LI, LIF, CubaLIF, Integrator, SpikingNeuron
+from ..layers.spiking import IF, LI, LIF, CubaLIF, Integrator, SpikingNeuron
 
 __all__ = ["Brian2Result", "ReplayResult", "replay_engine_faults", "run_brian2", "IF", "LIF", "CubaLIF", "LI",
            "Integrator", "SpikingNeuron", "from_arrays", "check_spiking", "is_spiking", "readout",

@@ -33,7 +33,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from .network import check_spiking, delay_of, layer_role
-from .neurons import check_dt, check_ticks
+from ..layers.spiking import check_dt, check_ticks
 
 
 @dataclass(frozen=True, eq=False)

@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..layers import Activation, Dense, Layer
 from ..network import Network
-from .neurons import SpikingNeuron
+from ..layers.spiking import SpikingNeuron
 
 READOUTS = ("counts", "membrane", "current")
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..kernels import spiking as _K
-from ..layers.neurons import NeuronModel, register_neuron
+from .neurons import NeuronModel, register_neuron
 
 PARAMS = {
     "IF": {"v_threshold": 1.0, "r": 1.0, "v_reset": 0.0},
