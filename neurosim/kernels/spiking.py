@@ -74,6 +74,53 @@ def synaptic_current(S, WT, b, out, dense_min, rows):
 
 
 @jit
+def _row_fire(Vr, Dr, Sr, Rr, Br, am, r, v_leak, th, v_reset, dt, leaky, subtract, refractory):
+    """One row of a firing model: Euler update, threshold, reset, refractory (one fused loop of selects)."""
+    c = 0
+    n = Vr.size
+    if leaky:
+        for i in range(n):
+            held = Rr[i] > 0
+            v = Vr[i]
+            x = v + am[i] * (v_leak[i] - v + r[i] * Dr[i])
+            x = v if held else x
+            f = (x > th[i]) & (Br[i] == 0.0) & (not held)
+            vr = (x - th[i]) if subtract else v_reset[i]
+            Vr[i] = vr if f else x
+            Sr[i] = np.float64(f)
+            Rr[i] = refractory if f else max(Rr[i] - 1, 0)
+            c += f
+    else:
+        for i in range(n):
+            held = Rr[i] > 0
+            v = Vr[i]
+            x = v + dt * r[i] * Dr[i]
+            x = v if held else x
+            f = (x > th[i]) & (Br[i] == 0.0) & (not held)
+            vr = (x - th[i]) if subtract else v_reset[i]
+            Vr[i] = vr if f else x
+            Sr[i] = np.float64(f)
+            Rr[i] = refractory if f else max(Rr[i] - 1, 0)
+            c += f
+    return c
+
+
+@jit
+def _row_integrate(Vr, Dr, Sr, am, r, v_leak, dt, leaky):
+    """One row of a non-spiking readout (LI, I)."""
+    n = Vr.size
+    if leaky:
+        for i in range(n):
+            v = Vr[i]
+            Vr[i] = v + am[i] * (v_leak[i] - v + r[i] * Dr[i])
+            Sr[i] = 0.0
+    else:
+        for i in range(n):
+            Vr[i] = Vr[i] + dt * r[i] * Dr[i]
+            Sr[i] = 0.0
+
+
+@jit
 def neuron_step(kind, V, ISYN, REF, I, S, a_mem, r, v_leak, v_th, v_reset, a_syn, w_in, subtract,
                 refractory, dt, tptr, tcells, tscale, lptr, lcells, lscale, blocked, rows):
     """Advance the neurons of the listed rows by one tick; write spikes to ``S``; return the spike count.
@@ -82,7 +129,8 @@ def neuron_step(kind, V, ISYN, REF, I, S, a_mem, r, v_leak, v_th, v_reset, a_syn
     threshold and the leak rate ``a`` of single neurons (permanent drift).
     A neuron in its refractory period (``REF > 0`` ticks left) holds ``v``.
     ``blocked[r, i] != 0`` (a dead neuron): it integrates but cannot fire, so
-    it does not reset either. Branch-free inner loop (selects), so it vectorises.
+    it does not reset either. The per-row loops are fused and free of branches
+    on the neuron (selects), so they vectorise.
     """
     n = V.shape[1]
     th_buf = np.empty(n)
@@ -90,7 +138,6 @@ def neuron_step(kind, V, ISYN, REF, I, S, a_mem, r, v_leak, v_th, v_reset, a_syn
     count = 0
     fires = kind == IF or kind == LIF or kind == CUBA
     leaky = kind == LIF or kind == CUBA or kind == LI
-    cuba = kind == CUBA
     for q in range(rows.size):
         row = rows[q]
         th = v_th
@@ -105,27 +152,17 @@ def neuron_step(kind, V, ISYN, REF, I, S, a_mem, r, v_leak, v_th, v_reset, a_syn
             for e in range(lptr[row], lptr[row + 1]):
                 am_buf[lcells[e]] *= lscale[e]
             am = am_buf
-        Vr, Ir, Sr, Rr, Br, Cr = V[row], I[row], S[row], REF[row], blocked[row], ISYN[row]
-        c = 0
-        for i in range(n):
-            drive = Ir[i]
-            if cuba:
-                Cr[i] = Cr[i] + a_syn[i] * (-Cr[i] + w_in[i] * drive)
-                drive = Cr[i]
-            v = Vr[i]
-            if leaky:
-                vn = v + am[i] * (v_leak[i] - v + r[i] * drive)
-            else:
-                vn = v + dt * r[i] * drive
-            held = Rr[i] > 0
-            vn = v if held else vn
-            fire = fires and (not held) and vn > th[i] and Br[i] == 0.0
-            vr = (vn - th[i]) if subtract else v_reset[i]
-            Vr[i] = vr if fire else vn
-            Sr[i] = 1.0 if fire else 0.0
-            Rr[i] = refractory if fire else (Rr[i] - 1 if held else 0)
-            c += 1 if fire else 0
-        count += c
+        Dr = I[row]
+        if kind == CUBA:
+            Cr = ISYN[row]
+            for i in range(n):
+                Cr[i] = Cr[i] + a_syn[i] * (-Cr[i] + w_in[i] * Dr[i])
+            Dr = Cr
+        if fires:
+            count += _row_fire(V[row], Dr, S[row], REF[row], blocked[row], am, r, v_leak, th, v_reset, dt, leaky,
+                               subtract, refractory)
+        else:
+            _row_integrate(V[row], Dr, S[row], am, r, v_leak, dt, leaky)
     return count
 
 
