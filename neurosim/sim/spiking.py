@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..chip.mapping import ChipMapping
 from ..errors import ConfigError
 from ..faults.spec import as_specs
 from ..kernels import apply as K
@@ -544,3 +545,28 @@ def spiking_fault_sites(target, faults, chip: int = 0, seed=None, encoding="curr
                 sites[slot] = _draw(s, key, slot, n, chips, chips, 1)[1]
         out.append(sites)
     return out
+
+
+def route(target, x, faults, mode, spiking_kw, **kw):
+    """``simulate()``'s dispatch: run spiking mode for spiking networks (or ``mode="spiking"``), else return None.
+
+    In rate mode, spiking-only options (``ticks``, ``dt_s``...) and fault forms
+    (router, saturated, drift, ``scope=tick``) are refused with one line.
+    """
+    from ..spiking.network import is_spiking
+
+    if mode not in (None, "rate", "spiking"):
+        raise ConfigError(f"'mode' must be 'rate' or 'spiking' (or None: from the network). Got {mode!r}.")
+    net = target.qnet if isinstance(target, ChipMapping) else target
+    if mode == "spiking" or (mode is None and is_spiking(net)):
+        if isinstance(target, ChipMapping):
+            raise ConfigError("Spiking simulation of a chip mapping is not supported yet; simulate the spiking network itself (no --profile).")
+        return simulate_spiking(target, x, faults, **kw, **spiking_kw)
+    if spiking_kw:
+        raise ConfigError(f"{', '.join(sorted(spiking_kw))} apply to spiking mode; this is a rate network "
+                          "(convert it with neurosim.spiking.convert, or pass mode='spiking' with a spiking network).")
+    bad = [s.to_text() for s in as_specs(faults) if s.spiking_only]
+    if bad:
+        raise ConfigError(f"Fault(s) {', '.join(bad)} exist in spiking mode only (router, saturated, drift, scope=tick); "
+                          "use them on a spiking network.")
+    return None
