@@ -37,7 +37,9 @@ from ..kernels import spiking as SK
 from ..kernels.rng import inv_rate
 from ..spiking.network import check_spiking, delay_of, layer_role, readout, with_delay
 from ..layers.spiking import check_dt, check_ticks
-from .engine import SimResult, _check_int, _resolve_threads, _salt, spec_keys
+from .engine import SimResult, _check_int, _resolve_threads
+from .plan import DEFAULT_PRECISION, spec_keys
+from .plan import salt as _salt
 
 SPIKE_BLOCK = 256
 ENCODINGS = ("current", "rate")
@@ -547,7 +549,7 @@ def spiking_fault_sites(target, faults, chip: int = 0, seed=None, encoding="curr
     return out
 
 
-def route(target, x, faults, mode, spiking_kw, **kw):
+def route(target, x, faults, mode, spiking_kw, precision=DEFAULT_PRECISION, **kw):
     """``simulate()``'s dispatch: run spiking mode for spiking networks (or ``mode="spiking"``), else return None.
 
     In rate mode, spiking-only options (``ticks``, ``dt_s``...) and fault forms
@@ -561,6 +563,8 @@ def route(target, x, faults, mode, spiking_kw, **kw):
     if mode == "spiking" or (mode is None and is_spiking(net)):
         if isinstance(target, ChipMapping):
             raise ConfigError("Spiking simulation of a chip mapping is not supported yet; simulate the spiking network itself (no --profile).")
+        if precision != "float64":
+            raise ConfigError(f"Spiking mode runs in float64 only (spike times depend on exact thresholds). Got precision={precision!r}; drop it.")
         return simulate_spiking(target, x, faults, **kw, **spiking_kw)
     if spiking_kw:
         raise ConfigError(f"{', '.join(sorted(spiking_kw))} apply to spiking mode; this is a rate network "
