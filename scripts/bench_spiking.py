@@ -48,6 +48,35 @@ def stats(v):
     return {"best": min(v), "median": statistics.median(v)}
 
 
+def linearity(rounds, nv=64, n_in=256, n_out=512):
+    """Synaptic-accumulation kernel (event-driven path) on one block at spike densities 0.25-8 %.
+
+    Returns the points, the log-log slope of (time - time of a silent block)
+    against the spike count, and the slope of the total time.
+    """
+    from neurosim.kernels import spiking as SK
+
+    WT = np.random.default_rng(2).normal(size=(n_in, n_out))
+    bvec, out = np.zeros(n_out), np.empty((nv, n_out))
+    rows = np.arange(nv, dtype=np.int64)
+    lin = []
+    for dens in (0.0, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08):
+        Sx = (np.random.default_rng(3).random((nv, n_in)) < dens).astype(float)
+        SK.synaptic_current(Sx, WT, bvec, out, 2.0, rows)
+        ts = []
+        for _ in range(max(7, 3 * rounds)):
+            t0 = time.perf_counter()
+            for _ in range(10):
+                SK.synaptic_current(Sx, WT, bvec, out, 2.0, rows)
+            ts.append((time.perf_counter() - t0) / 10)
+        lin.append({"density": dens, "spikes": float(Sx.sum()), "best_s": min(ts), "median_s": statistics.median(ts)})
+    base = lin[0]["best_s"]
+    pts = [(p["spikes"], p["best_s"] - base) for p in lin[1:] if p["best_s"] > base]
+    slope = float(np.polyfit(np.log([s for s, _ in pts]), np.log([t for _, t in pts]), 1)[0]) if len(pts) >= 2 else None
+    slope_total = float(np.polyfit(np.log([p["spikes"] for p in lin[1:]]), np.log([p["best_s"] for p in lin[1:]]), 1)[0])
+    return lin, slope, slope_total, (nv, n_in, n_out)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", default="100,400,400,10")
@@ -62,7 +91,12 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--brian2-dir", default=None, help="cpp_standalone project directory (default: a fixed temp dir)")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--only-linearity", action="store_true", help="only the spike-count scaling of the kernel")
     a = ap.parse_args(argv)
+    if a.only_linearity:
+        lin, slope, slope_total, shape = linearity(a.rounds)
+        _print_linearity(lin, slope, slope_total, shape)
+        return
     if a.quick:
         a.sizes, a.inputs, a.chips, a.ticks, a.rounds, a.brian2_copies, a.numpy_copies = "64,200,200,10", 16, 8, 50, 2, 16, 0
     sizes = tuple(int(s) for s in a.sizes.split(","))
@@ -107,29 +141,7 @@ def main(argv=None):
         "b2_cpp": [t / (a.brian2_copies * T) for t in res["b2_cpp"]],
         "b2_numpy": [t / (a.numpy_copies * T) for t in res["b2_numpy"]],
     }
-    # cost against spike count at low activity: the synaptic accumulation kernel on one block, event-driven
-    # path, spike densities 0.25 %..8 %; slope of (time - time of a silent block) against the spike count
-    from neurosim.kernels import spiking as SK
-
-    nv, n_in, n_out = 256, sizes[1], sizes[2]
-    WT = np.random.default_rng(2).normal(size=(n_in, n_out))
-    bvec, out = np.zeros(n_out), np.empty((nv, n_out))
-    rows = np.arange(nv, dtype=np.int64)
-    lin = []
-    for dens in (0.0, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08):
-        Sx = (np.random.default_rng(3).random((nv, n_in)) < dens).astype(float)
-        SK.synaptic_current(Sx, WT, bvec, out, 2.0, rows)
-        ts = []
-        for _ in range(max(5, 3 * a.rounds)):
-            t0 = time.perf_counter()
-            for _ in range(20):
-                SK.synaptic_current(Sx, WT, bvec, out, 2.0, rows)
-            ts.append((time.perf_counter() - t0) / 20)
-        lin.append({"density": dens, "spikes": float(Sx.sum()), "best_s": min(ts), "median_s": statistics.median(ts)})
-    base = lin[0]["best_s"]
-    pts = [(p["spikes"], p["best_s"] - base) for p in lin[1:] if p["best_s"] > base]
-    slope = float(np.polyfit(np.log([s for s, _ in pts]), np.log([t for _, t in pts]), 1)[0]) if len(pts) >= 2 else None
-    slope_total = float(np.polyfit(np.log([p["spikes"] for p in lin[1:]]), np.log([p["best_s"] for p in lin[1:]]), 1)[0])
+    lin, slope, slope_total, lin_shape = linearity(a.rounds)
     med = {k: statistics.median(v) for k, v in per.items() if v}
     best = {k: min(v) for k, v in per.items() if v}
     report = {
@@ -142,7 +154,7 @@ def main(argv=None):
                              if "b2_numpy" in best else None),
         "faulty_over_clean_throughput": {"best": min(res["ns_clean"]) / min(res["ns_faulty"]),
                                          "median": statistics.median(res["ns_clean"]) / statistics.median(res["ns_faulty"])},
-        "activity_scan": lin, "loglog_slope_synaptic": slope, "loglog_slope_total": slope_total,
+        "linearity_kernel_shape": lin_shape, "activity_scan": lin, "loglog_slope_synaptic": slope, "loglog_slope_total": slope_total,
     }
     if a.json:
         print(json.dumps(report, indent=2))
@@ -160,10 +172,16 @@ def main(argv=None):
         print(f"neurosim (faulty) vs Brian2 numpy target:   best {s['best']:.1f}x  median {s['median']:.1f}x")
     s = report["faulty_over_clean_throughput"]
     print(f"faulty/clean throughput (dead neurons p=1e-3): best {s['best']:.2f}  median {s['median']:.2f}")
+    _print_linearity(lin, slope, slope_total, lin_shape)
+
+
+def _print_linearity(lin, slope, slope_total, shape):
+    nv, n_in, n_out = shape
     print(f"synaptic accumulation, one block of {nv} rows, {n_in} -> {n_out} (event-driven):")
     for p in lin:
         print(f"  density {100 * p['density']:5.2f} %: {p['spikes']:8.0f} spikes  best {p['best_s'] * 1e6:9.1f} us")
-    print(f"log-log slope of (time - silent time) vs spikes: {slope:.2f}; of total time: {slope_total:.2f}")
+    sl = "n/a" if slope is None else f"{slope:.2f}"
+    print(f"log-log slope of (time - silent time) vs spikes: {sl}; of total time: {slope_total:.2f}")
 
 
 if __name__ == "__main__":
