@@ -31,9 +31,9 @@ _TILE_FIELDS = ("layer", "r0", "r1", "c0", "c1", "core", "scale")
 
 
 def write_network_group(g, net: Network) -> None:
-    """Dense networks: ``W001``/``b001``... datasets (version-1 layout); others: a native ``layers`` group."""
+    """Dense rate networks: ``W001``/``b001``... datasets (version-1 layout); others (conv, spiking): a native ``layers`` group."""
     g.attrs["name"] = net.name
-    if not net.is_dense:
+    if not (net.is_dense and net.is_rate):
         from .native import write_layers
 
         write_layers(g, net)

@@ -9,10 +9,11 @@ before it gets a unit ``Scale`` op). An op with no neuron node after it is
 linear (``identity``). Neuron parameters are translated by
 :data:`NIR_NEURONS` (NIR ``tau`` -> ``tau_mem_s`` etc.) and flattened to one
 value per neuron; the neuron model itself comes from
-:data:`neurosim.layers.NEURON_TYPES` under the lower-case NIR type name
-(``"lif"``, ``"if"``, ...), so a spiking model that registers there is read
-without changes here. Until one is registered the reader refuses the file
-with one line naming the node.
+:data:`neurosim.layers.NEURON_TYPES` under the kind named in :data:`NIR_NEURONS`
+(``"LIF"``, ``"IF"``, ``"CubaLIF"``, ``"LI"``, ``"I"``: :mod:`neurosim.spiking.neurons`);
+CubaLI is refused with one line naming the node. Settings NIR has no field
+for (reset by subtraction, refractory ticks, synaptic delay) travel in the
+neuron node's metadata (``neurosim_reset_subtract``, ...), which other tools ignore.
 
 Writing (:func:`to_nir`, :func:`save_nir`): one op node per layer, then its
 neuron node for spiking models. NIR has no rate activations; a ``relu``,
@@ -34,16 +35,19 @@ from ..network import Network
 
 #: NIR neuron node type -> (neurosim neuron kind, {NIR parameter: neurosim parameter})
 NIR_NEURONS = {
-    "IF": ("if", {"r": "r", "v_threshold": "v_threshold", "v_reset": "v_reset"}),
-    "LIF": ("lif", {"tau": "tau_mem_s", "r": "r", "v_leak": "v_leak", "v_threshold": "v_threshold",
+    "IF": ("IF", {"r": "r", "v_threshold": "v_threshold", "v_reset": "v_reset"}),
+    "LIF": ("LIF", {"tau": "tau_s", "r": "r", "v_leak": "v_leak", "v_threshold": "v_threshold",
                     "v_reset": "v_reset"}),
-    "CubaLIF": ("cubalif", {"tau_mem": "tau_mem_s", "tau_syn": "tau_syn_s", "r": "r", "v_leak": "v_leak",
+    "CubaLIF": ("CubaLIF", {"tau_mem": "tau_mem_s", "tau_syn": "tau_syn_s", "r": "r", "v_leak": "v_leak",
                             "v_threshold": "v_threshold", "v_reset": "v_reset", "w_in": "w_in"}),
-    "LI": ("li", {"tau": "tau_mem_s", "r": "r", "v_leak": "v_leak"}),
+    "LI": ("LI", {"tau": "tau_s", "r": "r", "v_leak": "v_leak"}),
     "CubaLI": ("cubali", {"tau_mem": "tau_mem_s", "tau_syn": "tau_syn_s", "r": "r", "v_leak": "v_leak",
                           "w_in": "w_in"}),
-    "I": ("i", {"r": "r"}),
+    "I": ("I", {"r": "r"}),
 }
+#: neurosim settings NIR has no field for, kept in the neuron node's metadata (other tools ignore them)
+META_SETTINGS = {"neurosim_reset_subtract": "reset_subtract", "neurosim_refractory_ticks": "refractory_ticks",
+                 "neurosim_delay_ticks": "delay_ticks"}
 OP_NODES = ("Affine", "Linear", "Conv2d", "SumPool2d", "AvgPool2d", "Flatten", "Scale")
 SUPPORTED = ("Input", "Output", "Identity") + OP_NODES + tuple(NIR_NEURONS)
 META_ACT = "neurosim_activation"
@@ -169,6 +173,10 @@ def _neuron(name, node, n_out):
         if a.size not in (1, n_out):
             raise ConfigError(f"NIR node {name!r}: parameter {nir_key!r} has {a.size} values for {n_out} neurons.")
         params[ns_key] = a
+    meta = getattr(node, "metadata", None) or {}
+    for mk, ns_key in META_SETTINGS.items():
+        if mk in meta:
+            params[ns_key] = float(np.asarray(meta[mk]).ravel()[0])
     return make_neuron(kind, params)
 
 
@@ -250,7 +258,9 @@ def _neuron_node(nir, la, n_out):
             inv = {v: key for key, v in table.items()}
             kw = {inv[p]: np.broadcast_to(np.asarray(v, np.float64), (n_out,)).copy()
                   for p, v in la.neuron.params.items() if p in inv}
-            return getattr(nir, t)(**kw)
+            meta = {mk: float(np.asarray(la.neuron.params[p]).ravel()[0]) for mk, p in META_SETTINGS.items()
+                    if p in la.neuron.params and float(np.asarray(la.neuron.params[p]).ravel()[0]) != 0.0}
+            return getattr(nir, t)(**kw, metadata=meta) if meta else getattr(nir, t)(**kw)
     raise ConfigError(f"Neuron model {kind!r} has no NIR node type; NIR knows {', '.join(NIR_NEURONS)}.")
 
 
