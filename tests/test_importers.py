@@ -165,12 +165,10 @@ def test_nir_written_by_nir_is_read(tmp_path, rng):
 
 
 @pytest.mark.parametrize("case,needle", [
-    ("lif", "spiking LIF"), ("threshold", "Threshold"), ("branch", "successors"), ("recurrent", "recurrence"),
+    ("threshold", "Threshold"), ("branch", "successors"), ("recurrent", "recurrence"),
 ])
 def test_nir_unsupported_refused_one_line(tmp_path, capsys, rng, case, needle):
-    from neurosim.layers import NEURON_TYPES
-    if case == "lif" and "lif" in NEURON_TYPES:
-        pytest.skip("a spiking LIF model is registered: LIF nodes are read (tested with the spiking mode)")
+    # LIF/IF nodes are read as spiking layers since the spiking mode landed (tests/test_spiking_nir.py)
     A = nir.Affine(weight=rng.normal(size=(3, 3)), bias=np.zeros(3))
     nodes = {"in": nir.Input(input_type={"input": np.array([3])}), "a": A,
              "out": nir.Output(output_type={"output": np.array([3])})}
