@@ -11,7 +11,7 @@ pytest.importorskip("torch", reason="torch is part of the dev extra on Python 3.
 
 from neurosim.analysis.planner import median_failure_tail  # noqa: E402
 from neurosim.errors import ConfigError  # noqa: E402
-from neurosim.train.algorithm1 import Algorithm1Config, run_algorithm1  # noqa: E402
+from neurosim.plan.algorithm1 import Algorithm1Config, run_algorithm1  # noqa: E402
 from neurosim.train.trainer import load_digits_split  # noqa: E402
 from test_cli_foundation import run_cli, strict_json  # noqa: E402
 
@@ -69,7 +69,7 @@ def test_r3_above_complexity_raises_psi_and_large_mean_is_infeasible():
 
 def test_q_below_threshold_raises_mu(monkeypatch):
     """q < 1e-2 -> μ from 0 to μ0, then ×growth; the loop continues (retrains) without the later checks."""
-    import neurosim.train.algorithm1 as a1
+    import neurosim.plan.algorithm1 as a1
     from neurosim.analysis.tails import Proposition3Tail
 
     calls = []

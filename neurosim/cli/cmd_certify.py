@@ -37,7 +37,7 @@ def run(args):
     if args.verify_groups < 0:
         raise ConfigError(f"'--verify-groups' must be >= 0. Got {args.verify_groups}.")
     from ..io import save_network
-    from ..train.algorithm1 import Algorithm1Config, run_algorithm1
+    from ..plan.algorithm1 import Algorithm1Config, run_algorithm1
     from ..train.trainer import load_digits_split
 
     cfg = Algorithm1Config(eps=args.eps, delta=args.delta, p=args.p, complexity=args.complexity,

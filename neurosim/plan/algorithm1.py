@@ -59,8 +59,8 @@ from ..errors import ConfigError
 from ..analysis.bounds import b3_bound
 from ..analysis.cluster_stats import clustered_proportion
 from ..analysis.tails import default_alpha, proposition3_tail, proposition5_tail, weight_mass
-from .regularizer import RegParams
-from .trainer import TrainConfig, load_digits_split, train_mlp
+from ..train.regularizer import RegParams
+from ..train.trainer import TrainConfig, load_digits_split, train_mlp
 
 __all__ = ["Algorithm1Config", "Algorithm1Result", "run_algorithm1", "smoothness_of", "median_R"]
 
@@ -133,13 +133,13 @@ def median_R(q: float, delta: float, max_R: int = 100001):
     """Smallest odd R with exact ``P(Bin(R, q) >= ⌈R/2⌉) <= delta`` and the paper's ``(1/3)^{R/2}`` R."""
     from ..analysis.planner import plan_replicas
 
-    plan = plan_replicas(q, delta, max_R=max_R)
+    plan = plan_replicas(q, delta, max_R=max_R)  # exact tail; smallest R is odd (planner docstring)
     return int(plan.R), float(plan.tail), int(plan.paper_R)
 
 
 def smoothness_of(net, layers) -> float:
     """R3 = Σ over ``layers`` of smooth(W_l) = C1 + C2 + C3 (torch-free evaluation through torch tensors)."""
-    from .regularizer import smoothness, torch
+    from ..train.regularizer import smoothness, torch
 
     total = 0.0
     for l in layers:
