@@ -32,7 +32,7 @@ def _fmt(v, pct=False):
 
 def run(args):
     from ..analysis.compare import compare, predictions_for
-    from ..analysis.plots import compare_figure
+    from ..plot import compare_figure
     from ..io import load_network
     from ..sim import simulate
 

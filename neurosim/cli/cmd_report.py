@@ -18,7 +18,7 @@ def add_parser(sub):
 
 
 def run(args):
-    from ..analysis.sweep_plots import make_report
+    from ..plot import make_report
     from ..errors import ConfigError
 
     if not args.output:
