@@ -214,7 +214,8 @@ def load_profile(name_or_path) -> ChipProfile:
         if res is None:
             raise ConfigError(
                 f"Unknown profile {s!r}; use one of {', '.join(list_profiles())} or a path to a .toml file"
-                f" (or add a folder of profiles to {PROFILE_PATH_ENV})."
+                f" (or add a folder of profiles to {PROFILE_PATH_ENV}).",
+                parameter="profile", fix=f"use one of {', '.join(list_profiles())} or a path to a .toml file",
             )
         return _parse(res.read_text(encoding="utf-8"), str(res))
     if not p.is_file():
