@@ -5,7 +5,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from .common import (add_json, add_model_inputs, add_output, check_output_path, dump_json, load_inputs, load_model,
-                     load_target, model_kind, print_json, table, write_text_atomic)
+                     load_target, bundled_data, print_json, table, write_text_atomic)
 
 
 def add_parser(sub):
@@ -26,9 +26,7 @@ def run(args):
     if args.inputs or args.dataset:
         x, labels = load_inputs(args, net)
     else:
-        from ..io import load_bundled_data
-
-        x, labels = load_bundled_data(args.model) if model_kind(args.model) == "network" else (None, None)
+        x, labels = bundled_data(args.model)
         if x is not None:  # bundled data: apply --limit through the common loader
             x, labels = load_inputs(args, net)
         elif args.limit is not None and args.limit < 1:
@@ -45,7 +43,7 @@ def run(args):
         if out.suffix.lower() in (".h5", ".hdf5"):
             from ..io.mapping_io import save_mapping
 
-            save_mapping(m, out)
+            save_mapping(m, out, data=(x, labels))
         else:
             write_text_atomic(out, dump_json(s) + "\n")
     if args.json:

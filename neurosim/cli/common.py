@@ -142,8 +142,6 @@ def _check_labels(labels, n, where):
 
 def load_inputs(args, net):
     """Inputs and labels from --inputs/--labels/--dataset or the model file's bundled data."""
-    from ..io import load_bundled_data
-
     labels = None
     lab_file = getattr(args, "labels", None)
     if lab_file and not args.inputs:
@@ -160,7 +158,7 @@ def load_inputs(args, net):
         x, labels = load_digits(return_X_y=True)
         x = x / 16.0
     else:
-        x, labels = load_bundled_data(args.model) if model_kind(args.model) == "network" else (None, None)
+        x, labels = bundled_data(args.model)
         if x is None:
             raise ConfigError(f"Model '{args.model}' bundles no inputs; pass --inputs FILE.npy|FILE.npz or --dataset digits.")
     x = net.check_inputs(x)
@@ -172,6 +170,17 @@ def load_inputs(args, net):
         x = x[: args.limit]
         labels = None if labels is None else labels[: args.limit]
     return x, labels
+
+
+def bundled_data(path):
+    """``(inputs, labels)`` stored in a network file or a saved mapping, or ``(None, None)``."""
+    from ..io import load_bundled_data
+
+    if model_kind(path) == "mapping":
+        from ..io.mapping_io import load_mapping_data
+
+        return load_mapping_data(path)
+    return load_bundled_data(path)
 
 
 def model_kind(path) -> str:
