@@ -46,7 +46,7 @@ def _rates(args, net, profile=None) -> dict:
     from ..faults import load_faults_toml, parse_fault
 
     p = rates_from_args(args.rates, args.layer) if (args.rates or args.layer) else {}
-    specs = [parse_fault(t, profile=profile) for t in args.fault] + (load_faults_toml(args.faults) if args.faults else [])
+    specs = [parse_fault(t, profile=profile) for t in args.fault] + (load_faults_toml(args.faults, profile=profile) if args.faults else [])
     bad = [s.to_text() for s in specs if s.site != "neuron"]
     if bad:
         raise ConfigError(f"'--fault': the bounds cover neuron stuck-at-0 faults only. Got {', '.join(bad)}; use "

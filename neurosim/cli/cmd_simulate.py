@@ -22,7 +22,7 @@ def parse_faults(args, profile=None):
 
     specs = [parse_fault(s, profile=profile) for s in args.fault]
     if args.faults:
-        specs += load_faults_toml(args.faults)
+        specs += load_faults_toml(args.faults, profile=profile)
     if not specs:
         raise ConfigError("No fault given: pass at least one --fault SITE:MODE:RATE (e.g. synapse:transient:1e-3) or --faults FILE.toml.")
     return specs
