@@ -250,7 +250,7 @@ def _run_check(args):
     with _bars(args.progress) as factory:
         rep = check_plan(args.check, rerun=args.rerun, model=args.model, threads=args.threads, progress=factory)
     if args.json:
-        print_json(args, rep.to_dict(), profile=None, seed=None)
+        print_json(args, rep.to_dict(), **_plan_ids(args.check))
     else:
         for c in rep.checks:
             print(f"{'ok  ' if c['ok'] else 'FAIL'}  {c['check']}: {c['detail']}")
@@ -263,3 +263,15 @@ def _run_check(args):
     if not args.json:
         print(f"plan '{args.check}' is valid")
     return 0
+
+
+def _plan_ids(plan_dir) -> dict:
+    """Model, profile and seed recorded in a plan folder's plan.json (for the --check envelope)."""
+    import json
+    from pathlib import Path
+
+    try:
+        doc = json.loads((Path(plan_dir) / "plan.json").read_text(encoding="utf-8"))
+        return {"model": doc["model"].get("path"), "profile": doc["profile"]["name"], "seed": doc["seed"]}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
