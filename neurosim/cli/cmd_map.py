@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError
-from .common import (add_json, add_model_inputs, add_output, check_output_path, dump_json, load_inputs, load_model,
-                     load_target, bundled_data, print_json, table, write_text_atomic)
+from .common import (add_json, add_model_inputs, add_output, bundled_data, check_limit, check_output_path, dump_json,
+                     load_inputs, load_model, load_target, print_json, table, write_text_atomic)
 
 
 def add_parser(sub):
@@ -29,10 +29,8 @@ def run(args):
         x, labels = bundled_data(args.model)
         if x is not None:  # bundled data: apply --limit through the common loader
             x, labels = load_inputs(args, net)
-        elif args.limit is not None and args.limit < 1:
-            from ..errors import ConfigError
-
-            raise ConfigError(f"'--limit' must be >= 1. Got {args.limit}.")
+        elif args.limit is not None:
+            check_limit(args.limit)
     _, m = load_target(args, x_sample=x)
     s = m.summary()
     if x is not None and labels is not None:

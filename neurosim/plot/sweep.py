@@ -147,7 +147,7 @@ def make_report(path, out_dir, bounds: bool = True, fmt: str = "png", dpi: int =
 
     Returns a JSON-ready dict: figure paths, CSV paths, summary path, status and per-spec bound notes.
     """
-    from ..sim.sweep import load_sweep
+    from ..sweep.store import load_sweep
 
     fmt, dpi = check_format(fmt, dpi)
     out_dir = Path(out_dir)
