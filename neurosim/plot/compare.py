@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._base import DEFAULT_DPI, Series, check_format, figure, legend_outside, num, save
+from ._base import DEFAULT_DPI, Series, check_format, clean_text, figure, legend_outside, num, save
 
 COLORS = {"b3": "tab:blue", "b4": "tab:orange", "synapse": "tab:green", "b3+synapse": "tab:purple",
           "b1": "tab:brown", "b2": "tab:red"}
@@ -94,7 +94,7 @@ def compare_figure(delta, preds: dict, path, input_index=None, output_index=None
     _hist_panel(ax1, delta, preds, i, o, series)
     _spread_panel(ax2, delta, preds, series)
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(clean_text(title), fontsize=10)
     save(fig, out_dir, stem, series, f"{DELTA_LABEL} (histogram) | simulated std (scatter)",
          "density (histogram) | predicted std (scatter)", fmt=fmt, dpi=dpi)
     return i, o
@@ -114,6 +114,6 @@ def delta_histogram(delta, preds: dict, path, input_index=None, output_index=Non
     series = Series()
     _hist_panel(ax, delta, preds, i, o, series)
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(clean_text(title), fontsize=10)
     save(fig, out_dir, stem, series, DELTA_LABEL, "probability density", fmt=fmt, dpi=dpi)
     return i, o

@@ -12,7 +12,8 @@ import math
 
 import numpy as np
 
-from ._base import DEFAULT_DPI, Series, check_format, figure, legend_outside, log_floor, mark_floor, num, plot_log, save
+from ._base import (DEFAULT_DPI, Series, check_format, clean_text, figure, legend_outside, log_floor, mark_floor,
+                    num, plot_log, save)
 
 
 def median_tail(q: float, R) -> np.ndarray:
@@ -59,7 +60,7 @@ def replica_curve(q, delta, path, chosen=None, r_max=None, q_hi=None, title="", 
     ax.set_ylabel("P(median of R fails) ≤ P(Bin(R, q) ≥ ⌈R/2⌉)\nper input, probability")
     ax.set_xlim(0, R[-1] + 1)
     ax.grid(True, which="both", alpha=0.25)
-    ax.set_title(title or f"median of R replicas, per-copy failure q = {num(q, 3)}")
+    ax.set_title(clean_text(title) if title else f"median of R replicas, per-copy failure q = {num(q, 3)}")
     legend_outside(ax)
     save(fig, path.parent, path.stem, series, "replicas R", "P(median of R fails) bound", fmt=fmt, dpi=dpi)
     return R

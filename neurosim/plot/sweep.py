@@ -239,7 +239,7 @@ def _render(data, path, out_dir: Path, bounds: bool, fmt: str, dpi: int):
             ax2.set_ylabel(RMS_LABEL)
             ax2.set_title("RMS error" + (" vs first-order bounds" if pred else ""))
             legend_outside(ax2)
-            fig.suptitle(f"{plabel}: {shown}  ({data.config['n_chips']} chips x {data.x.shape[0]} inputs per point)")
+            fig.suptitle(clean_text(f"{plabel}: {shown}  ({data.config['n_chips']} chips x {data.x.shape[0]} inputs per point)"))
             name = publish(fig, f"error_p{p}_s{s}_{shown}", series, rate_label(spec), f"{LINF_LABEL} | {RMS_LABEL}")
             over_rms.append((shown, rates, rm, rci, color))
             if S["flip_trials"][idx].max() > 0:
