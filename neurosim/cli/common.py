@@ -61,7 +61,7 @@ CHIPS_DEFAULTS = {
 def add_chips(p, command):
     default, why = CHIPS_DEFAULTS[command]
     p.add_argument("--chips", type=int, default=default,
-                   help=f"independent chip instances, an integer >= 2 (default {default}: {why})")
+                   help=f"independent chip instances (default {default}: {why})")
 
 
 def add_figure_options(p):
