@@ -4,15 +4,17 @@ from __future__ import annotations
 import numpy as np
 
 from .spiking_args import add_spiking_args, spiking_kwargs
-from .common import (add_common, add_model_inputs, check_output_path, dump_json, load_inputs, load_target,
-                     progress_bar, table)
+from .common import (add_chips, add_common, add_model_inputs, add_progress, check_output_path, dump_json,
+                     load_inputs, load_model, load_target, print_json, progress_bar, table)
 
 
 def add_fault_args(p):
     p.add_argument("--fault", action="append", default=[], metavar="SPEC",
                    help="SITE:MODE:RATE[:KEY=VALUE...], e.g. synapse:transient:1e-3, "
                         "neuron:permanent:0.01:layers=0,1, core:intermittent:0.05:p_on=0.1:p_off=0.5 (repeatable)")
-    p.add_argument("--faults", metavar="FILE.toml", default=None, help="fault specs as [[fault]] tables")
+    p.add_argument("--faults", metavar="FILE.toml", default=None,
+                   help="more fault specs as [[fault]] tables (keys site, mode, rate, layers, value, p_on/p_off or "
+                        "burst/duty, group; see docs/faults.md)")
 
 
 def parse_faults(args, profile=None):
@@ -21,7 +23,7 @@ def parse_faults(args, profile=None):
 
     specs = [parse_fault(s, profile=profile) for s in args.fault]
     if args.faults:
-        specs += load_faults_toml(args.faults)
+        specs += load_faults_toml(args.faults, profile=profile)
     if not specs:
         raise ConfigError("No fault given: pass at least one --fault SITE:MODE:RATE (e.g. synapse:transient:1e-3) or --faults FILE.toml.")
     return specs
@@ -31,13 +33,15 @@ def add_parser(sub):
     p = sub.add_parser("simulate", help="simulate faulty chips and summarise the output error")
     add_model_inputs(p)
     add_fault_args(p)
-    p.add_argument("--chips", type=int, default=10, help="chip instances (default 10)")
+    add_chips(p, "simulate")
     p.add_argument("--threads", type=int, default=None, help="worker threads (results do not depend on it)")
     p.add_argument("--confidence", type=float, default=0.95, help="confidence level of intervals (default 0.95)")
     p.add_argument("--precision", choices=["float64", "float32"], default="float64",
                    help="arithmetic of the run (default float64; float32 is faster, Δ resolved to ~1e-7 of the outputs)")
     add_spiking_args(p)
-    add_common(p, output_help="write the full result (delta, clean, fault counts, configuration) to FILE.h5")
+    add_progress(p)
+    add_common(p, output_help="the full result (delta, clean, fault counts, configuration) as HDF5 (FILE.h5)",
+               output_metavar="FILE.h5")
     p.set_defaults(func=run)
 
 
@@ -72,22 +76,21 @@ def summarize(res, confidence=0.95) -> dict:
 
 def run(args):
     from ..io.mapping_io import save_result
-    from ..io import load_network
     from ..sim import simulate
 
     out = check_output_path(args.output)
-    net = load_network(args.model)
+    net, _ = load_model(args.model)
     x, labels = load_inputs(args, net)
     net, mapping = load_target(args, x_sample=x)
     specs = parse_faults(args, mapping.profile if mapping is not None else None)
-    with progress_bar(args.chips * x.shape[0], "simulate") as bar:
+    with progress_bar(args.chips * x.shape[0], "simulate", enabled=args.progress) as bar:
         res = simulate(mapping or net, x, specs, n_chips=args.chips, seed=args.seed, threads=args.threads,
                        progress=bar.update, labels=labels, precision=args.precision, **spiking_kwargs(args, net))
     s = summarize(res, args.confidence)
     if out is not None:
         save_result(res, out, extra={"command": "simulate", "model": str(args.model), "summary": _plain(s)})
     if args.json:
-        print(dump_json(s))
+        print_json(args, s, profile=mapping.profile.name if mapping is not None else None, seed=res.seed)
         return 0
     target = f"'{mapping.profile.name}' mapping" if mapping is not None else (
         f"spiking network, T={res.ticks} ticks of {res.dt_s:g} s" if getattr(res, "ticks", 0) else "float network")
