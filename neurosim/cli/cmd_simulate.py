@@ -38,8 +38,8 @@ def add_parser(sub):
 
 
 def summarize(res, confidence=0.95) -> dict:
-    """Mean and std of Δ per output, ∞-norm quantiles, flip rate with a Wilson interval."""
-    from ..analysis.stats import wilson_interval
+    """Mean and std of Δ per output, ∞-norm quantiles, flip rate with a chip-clustered interval."""
+    from ..analysis.cluster_stats import clustered_proportion
 
     d = res.delta.reshape(-1, res.delta.shape[2])
     out = {
@@ -54,9 +54,11 @@ def summarize(res, confidence=0.95) -> dict:
     }
     flips = res.flips
     if flips is not None:
-        k, n = int(flips.sum()), int(flips.size)
-        lo, hi = wilson_interval(k, n, confidence)
-        out["flip_rate"] = {"k": k, "n": n, "rate": k / n, "lo": float(lo), "hi": float(hi), "confidence": confidence}
+        c = clustered_proportion(flips, confidence)
+        # lo/hi: chips are the independent units (a chip's faults are shared by all its inputs)
+        out["flip_rate"] = {"k": c["k"], "n": c["n"], "rate": c["rate"], "lo": c["lo_clustered"],
+                            "hi": c["hi_clustered"], "confidence": confidence, "design_effect": c["design_effect"],
+                            "interval": "chip-clustered Clopper-Pearson (Korn-Graubard)"}
         if res.labels is not None:
             lab = np.asarray(res.labels)
             out["accuracy"] = {"clean": float(np.mean(np.argmax(res.clean, 1) == lab)),
@@ -94,7 +96,8 @@ def run(args):
     if "flip_rate" in s:
         f = s["flip_rate"]
         print(f"classification flips: {f['k']}/{f['n']} = {100 * f['rate']:.3f}% "
-              f"({100 * f['confidence']:.0f}% CI {100 * f['lo']:.3f}-{100 * f['hi']:.3f}%)")
+              f"({100 * f['confidence']:.0f}% chip-clustered CI {100 * f['lo']:.3f}-{100 * f['hi']:.3f}%, "
+              f"design effect {f['design_effect']:.3g})")
     if "accuracy" in s:
         a = s["accuracy"]
         print(f"accuracy: clean {100 * a['clean']:.2f}%, faulty {100 * a['faulty']:.2f}%")
