@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -18,8 +19,8 @@ from ..analysis.tails import chebyshev_tail, crash_count_tail, q_balancedness
 from ..errors import ConfigError
 from ..network import Network
 from ..sim.engine import simulation_network
-from ._common import (MAX_R, PHASE_ESTIMATE, RULES, _check_eps, _check_int, _check_rule, _chips_per_call,
-                      derive_seed)
+from ._common import (MAX_R, PHASE_ESTIMATE, RULES, _check_eps, _check_eps_x, _check_int, _check_rule, _chips_per_call,
+                      _eps_b, derive_seed)
 from .models import TailModel
 
 
@@ -47,18 +48,27 @@ class CopyFailures:
     seeds: list = field(default_factory=list)
     chips_per_call: int = 0
     seconds: float = 0.0
+    crit: np.ndarray | None = None
 
 
-def estimate_copy_failures(target, x, specs, n_chips: int, eps: float, seed: int, threads=None,
-                           progress=None) -> CopyFailures:
-    """Simulate ``n_chips`` independent copies on every input and record failures (phase 1)."""
+def estimate_copy_failures(target, x, specs, n_chips: int, eps, seed: int, threads=None,
+                           progress=None, criterion=None, labels=None) -> CopyFailures:
+    """Simulate ``n_chips`` independent copies on every input and record failures (phase 1).
+
+    ``eps`` is a scalar or one surrogate threshold per input
+    (:meth:`~neurosim.plan.criteria.Criterion.surrogate_eps`); ``fail`` and
+    ``k_comp`` use it. With ``criterion`` the copies' failures under it are
+    kept in ``crit``.
+    """
     from ..sim import simulate
 
-    eps = _check_eps(eps)
     n_chips = _check_int("chips", n_chips, 2, "independent chips used to estimate q")
     net = simulation_network(target)
     x = net.check_inputs(x)
     B, O = x.shape[0], net.n_out
+    eps = _check_eps_x(eps, B)
+    e = _eps_b(eps)
+    crit = None if criterion is None else np.empty((n_chips, B), dtype=bool)
     cpc = _chips_per_call(B, O, 1)
     fail = np.empty((n_chips, B), dtype=bool)
     flip = np.empty((n_chips, B), dtype=bool) if O >= 2 else None
@@ -71,13 +81,15 @@ def estimate_copy_failures(target, x, specs, n_chips: int, eps: float, seed: int
         seeds.append(s)
         res = simulate(target, x, list(specs), n_chips=c1 - c0, seed=s, threads=threads, progress=progress)
         d = res.delta
-        fail[c0:c1] = np.max(np.abs(d), axis=2) > eps
-        k_comp[..., 0] += np.count_nonzero(d > eps, axis=0)
-        k_comp[..., 1] += np.count_nonzero(d < -eps, axis=0)
+        fail[c0:c1] = np.any(np.abs(d) > e, axis=2)
+        k_comp[..., 0] += np.count_nonzero(d > e, axis=0)
+        k_comp[..., 1] += np.count_nonzero(d < -e, axis=0)
         if flip is not None:
             flip[c0:c1] = res.flips
+        if crit is not None:
+            crit[c0:c1] = criterion.fails(res.faulty, res.clean, labels)
         del res, d
-    return CopyFailures(fail, flip, k_comp, seeds, cpc, time.perf_counter() - t0)
+    return CopyFailures(fail, flip, k_comp, seeds, cpc, time.perf_counter() - t0, crit)
 
 
 @dataclass
@@ -103,10 +115,15 @@ def simulation_models(fail, k_comp, confidence: float) -> SimModels:
     family). ``α = 1 - confidence``.
     """
     f = np.asarray(fail, dtype=bool)
-    C, B = f.shape
+    return simulation_models_from_counts(f.sum(axis=0).astype(np.int64), k_comp, f.shape[0], confidence)
+
+
+def simulation_models_from_counts(k_x, k_comp, n_chips: int, confidence: float) -> SimModels:
+    """:func:`simulation_models` from the counts: ``k_x (B,)`` failing chips per input, ``k_comp (B, O, 2)``."""
+    k_x = np.asarray(k_x, dtype=np.int64)
+    C, B = int(n_chips), k_x.size
     kc = np.asarray(k_comp, dtype=np.int64)
     O = kc.shape[1]
-    k_x = f.sum(axis=0).astype(np.int64)
     alpha = 1.0 - confidence
     lvl_copy = 1.0 - alpha / B
     lvl_comp = 1.0 - alpha / (B * (1 + 2 * O))
@@ -213,6 +230,18 @@ def _layer_contributions(net, x, l):
     return -J * ys[l][:, None, :]
 
 
+def _chebyshev(mean, std, eps):
+    """:func:`chebyshev_tail` with one threshold per input (``eps`` of shape ``(B,)``; 0 gives the vacuous 1)."""
+    if np.ndim(eps) == 0:
+        return chebyshev_tail(mean, std, eps)
+    m, s = np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64)
+    gap = np.asarray(eps)[:, None] - np.abs(m)
+    inf = gap > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = np.minimum(1.0, np.where(inf, (s * s) / np.where(inf, gap, 1.0) ** 2, 1.0))
+    return SimpleNamespace(delta=d, delta_any=np.minimum(d.sum(axis=-1), 1.0), informative=inf, eps=eps)
+
+
 def bound_route(net: Network, x, specs, eps: float, delta: float, rule: str = "componentwise",
                 max_R: int = MAX_R) -> dict:
     """q from the paper's bounds (module decision 4); ``available`` False for core faults.
@@ -222,7 +251,7 @@ def bound_route(net: Network, x, specs, eps: float, delta: float, rule: str = "c
     ``δ0(x)`` uses the fewest crashes that move any output by ``eps``). The
     component-wise model uses the per-output ``q_o`` as two-sided rates.
     """
-    eps = _check_eps(eps)
+    eps = _check_eps_x(eps, np.shape(x)[0])
     rule = _check_rule(rule)
     pn, ps, unc = effective_rates(specs, net.n_layers)
     if unc:
@@ -230,14 +259,14 @@ def bound_route(net: Network, x, specs, eps: float, delta: float, rule: str = "c
                 "reason": "core faults are correlated (a whole core at once); no analytic prediction covers them: "
                           + ", ".join(s.to_text() for s in unc)}
     mean, std, parts = _first_order(net, x, pn, ps)
-    cheb = chebyshev_tail(mean, std, eps)
+    cheb = _chebyshev(mean, std, eps)
     q_o = np.asarray(cheb.delta, dtype=np.float64)
     q_any = np.asarray(cheb.delta_any, dtype=np.float64).reshape(-1)
     q_cheb_any = q_any.copy()
     prop3 = {"applies": False}
     active_n = {l: r for l, r in pn.items() if r > 0}
     active_s = {l: r for l, r in ps.items() if r > 0}
-    if len(active_n) == 1 and not active_s:
+    if len(active_n) == 1 and not active_s and np.ndim(eps) == 0:
         (l, p), = active_n.items()
         c = _layer_contributions(net, x, l)
         bal = q_balancedness(c, eps)
@@ -255,6 +284,8 @@ def bound_route(net: Network, x, specs, eps: float, delta: float, rule: str = "c
                  "q_balanced_min": float(kmin.min() / n_l), "q_balanced_median": float(np.median(kmin) / n_l),
                  "delta0_mean": float(d0.mean()), "delta0_max": float(d0.max()),
                  "delta0_exact_binomial_mean": float(d0_exact.mean())}
+    elif np.ndim(eps) != 0:
+        prop3["reason"] = "per-input thresholds (a --failure other than linf): Proposition 3 is applied to linf only"
     else:
         prop3["reason"] = ("Proposition 3 needs every fault to be a neuron crash on a single layer "
                            f"(here: neuron layers {sorted(active_n)}, synapse layers {sorted(active_s)})")
