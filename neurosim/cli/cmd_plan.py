@@ -257,7 +257,7 @@ def _print_plan(doc, out):
             print(f"  common cause raises the median failure rate from {dp['independent_rate']:.3g} (independent) to "
                   f"{dp['common_cause_rate']:.3g} (single-copy rate {dp['single_copy_rate']:.3g})")
     print(f"deploy: {tot['replicas']} replicas = {tot['chips']} chips, {tot['cores']} cores, {tot['synapses']:,} synapses")
-    print(f"wrote {out / 'plan.json'} and {out / 'plan.h5'}")
+    print(f"wrote {out}: plan.json, plan.h5, plan.md, acceptance/vectors.h5, programming/ ({doc['replicas']['R']} replica files)")
 
 
 def _run_check(args):

@@ -13,6 +13,7 @@ from ._common import (AGGREGATION, MAX_R, _RULE_TEXT, _check_common_cause, _chec
                       _check_rule, _check_specs, _ci_short)
 from .certify import algorithm1_certification
 from .criteria import parse_failure
+from .deliver import ACCEPT_FILE, acceptance_rule, replica_file
 from .shared import DEPLOYMENT_RULE, shared_model
 from .verdict import decide, r_spread
 from .voter import parse_voter
@@ -312,6 +313,9 @@ def build_plan(mapping: ChipMapping, x, specs, eps=None, delta: float = 1e-3, co
         "deployment_rule": (DEPLOYMENT_RULE if F else
                             "replicas assumed independent (no shared faults); " + DEPLOYMENT_RULE),
         "cost": cost,
+        "acceptance": dict(acceptance_rule(est.crit.sum(axis=1), B), file=ACCEPT_FILE, criterion=crit.text),
+        "programming": {"files": [replica_file(r) for r in range(R)], "chips_per_replica": int(mapping.n_chips),
+                        "chip_numbering": "chip c of replica r is deployment chip r * chips_per_replica + c"},
         "algorithm1": alg1,
         "verification": {"independent": _public(ver), "common_cause": None if ver_cc is None else _public(ver_cc)},
         "mapping": {"per_replica": summ, "replicas_identical": True, "totals": totals},

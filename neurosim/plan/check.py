@@ -71,6 +71,7 @@ def check_plan(plan_dir, rerun: bool = True, model=None, threads=None, progress=
         return CheckReport(str(d), False, checks, problems, warnings)
     record("integrity", True, "schema valid; plan.json digest and every plan.h5 hash match")
     doc, arrays, mapping = lp.doc, lp.arrays, lp.mapping
+    _check_deliverables(d, lp, record)
 
     # model
     wh = weights_sha256(mapping.network)
@@ -132,6 +133,27 @@ def check_plan(plan_dir, rerun: bool = True, model=None, threads=None, progress=
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         record("structure", False, f"plan.json and plan.h5 do not fit together ({type(exc).__name__}: {exc})")
     return CheckReport(str(d), not problems, checks, problems, warnings, out_rerun)
+
+
+def _check_deliverables(d, lp, record):
+    """plan.md, acceptance/ and programming/: listed hashes, plan.md re-rendered, vectors and levels re-derived."""
+    from .deliver import check_acceptance, check_programming
+    from .files import MD_NAME, check_deliverable_hashes
+    from .summary_md import render_plan_md
+
+    probs = check_deliverable_hashes(d, lp.doc)
+    record("files", not probs, "plan.md, acceptance/ and programming/ match their SHA-256 in plan.json" if not probs
+           else "; ".join(probs[:3]) + (f" (and {len(probs) - 3} more)" if len(probs) > 3 else ""))
+    if probs:
+        return
+    body = {k: v for k, v in lp.doc.items() if k not in ("files", "digest")}
+    same = (d / MD_NAME).read_text(encoding="utf-8") == render_plan_md(body)
+    record("plan.md", same, "re-rendered from plan.json, identical" if same else "plan.md does not match plan.json")
+    for fn in (check_acceptance, check_programming):
+        try:
+            fn(d, lp, record)
+        except (FileFormatError, KeyError, ValueError, OSError) as exc:
+            record(fn.__name__.replace("check_", ""), False, f"unreadable: {exc}")
 
 
 def _check_verification(doc, arrays, mapping, models, rule, rerun, threads, progress, record, warnings):
