@@ -48,9 +48,9 @@ def plan_dir(tmp_path_factory):
 
 
 def _copy(src: Path, dst: Path) -> Path:
-    dst.mkdir()
-    for name in (JSON_NAME, H5_NAME):
-        (dst / name).write_bytes((src / name).read_bytes())
+    import shutil
+
+    shutil.copytree(src, dst)
     return dst
 
 
