@@ -6,7 +6,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 MODEL=examples/digits_mlp.h5
 OUT=out/example
 mkdir -p "$OUT"
-rm -rf "$OUT/compare" "$OUT/sweep-report" "$OUT/plan"
+rm -rf "$OUT/compare" "$OUT/sweep-report" "$OUT/plan" "$OUT/plan-shared"
 set -x
 neurosim profiles
 neurosim map "$MODEL" --profile rram -o "$OUT/mapping.json"
@@ -17,6 +17,13 @@ neurosim compare "$MODEL" --fault neuron:transient:0.01:layers=1 --chips 300 --s
 neurosim sweep "$MODEL" --profile rram --fault synapse:permanent --fault neuron:transient:layers=1 \
   --rates 1e-4:1e-1:7 --chips 20 --seed 1 -o "$OUT/sweep.h5"
 neurosim report "$OUT/sweep.h5" -o "$OUT/sweep-report"
-neurosim plan "$MODEL" --profile rram --fault synapse:permanent:profile --eps 4.5 --delta 1e-3 \
-  --common-cause 0.3 --seed 1 -o "$OUT/plan"
-neurosim plan --check "$OUT/plan"
+# plan: R, its verification and the verdict (printed last; exit 0 = meets_target or not_confirmed)
+neurosim plan "$MODEL" --profile rram --fault synapse:permanent:profile --failure linf:4.5 --delta 1e-3 \
+  --seed 1 -o "$OUT/plan"
+neurosim plan --check "$OUT/plan" --no-rerun
+# the same target when 30 % of the faults are shared by the replicas (same lot): the shared-fault floor is
+# above delta, so the verdict is 'infeasible' (exit status 3); the plan says why and states the lot rule
+rc=0
+neurosim plan "$MODEL" --profile rram --fault synapse:permanent:profile --failure linf:4.5 --delta 1e-3 \
+  --common-cause 0.3 --chips 500 --limit 150 --seed 1 -o "$OUT/plan-shared" || rc=$?
+[ "$rc" -eq 3 ] || { echo "expected verdict 'infeasible' (exit 3), got exit $rc" >&2; exit 1; }
