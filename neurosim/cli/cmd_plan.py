@@ -186,7 +186,7 @@ def _print_plan(doc, out):
     rb = r["R_by_model"]
     print(f"plan for {m['name']} {tuple(m['sizes'])} on '{doc['profile']['name']}': per replica {per['chips_used']} chip(s), "
           f"{per['cores_used']} cores, {per['synapses']:,} synapses")
-    print(f"faults: {', '.join(doc['fault_texts'])}; a copy fails when ||Δ||_∞ > {t['eps']:g}; target P(median fails) <= "
+    print(f"faults: {', '.join(doc['fault_texts'])}; failure: {t['criterion']}; target P(voted output fails) <= "
           f"{t['delta']:g}; confidence {conf}; seed {doc['seed']}")
     pi = sim["per_input"]
     print(f"q by simulation ({sim['n_chips']} chips x {sim['n_inputs']} inputs): {sim['q']:.4g} pooled "
@@ -256,7 +256,21 @@ def _print_plan(doc, out):
             dp = v["departure"]
             print(f"  common cause raises the median failure rate from {dp['independent_rate']:.3g} (independent) to "
                   f"{dp['common_cause_rate']:.3g} (single-copy rate {dp['single_copy_rate']:.3g})")
-    print(f"deploy: {tot['replicas']} replicas = {tot['chips']} chips, {tot['cores']} cores, {tot['synapses']:,} synapses")
+    st = r.get("stability") or {}
+    if st:
+        print(f"seed stability: {st['share']:.0%} of {st['replicates']} bootstrap replicates of the estimate give "
+              f"R = {_g(st['most_common_R'], 'd')} (counts {st['R_counts']})")
+    sh = doc.get("common_cause")
+    if sh:
+        print(f"shared-fault model (F = {sh['F']:g}, {sh['draws']} shared draws x {sh['chips_per_draw']} chips): "
+              f"R = {_g(sh['R'], 'd')}; floor {sh['floor']:.3g} (upper {sh['floor_upper']:.3g}) that no R crosses")
+    print(f"deployment rule: {doc['deployment_rule']}")
+    cost = doc["cost"]
+    print(f"deploy: {tot['replicas']} replicas = {cost['chips']} chips"
+          + (f" (incl. {cost['chips_voter']} voter chip)" if cost["chips_voter"] else "")
+          + f", {tot['cores']} cores, {tot['synapses']:,} synapses; energy proxy "
+          f"{cost['energy_proxy']['synaptic_ops_per_inference']:,} synaptic ops per inference; voter "
+          f"{doc['target']['voter']['text']}")
     print(f"wrote {out}: plan.json, plan.h5, plan.md, acceptance/vectors.h5, programming/ ({doc['replicas']['R']} replica files)")
 
 
