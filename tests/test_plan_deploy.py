@@ -161,7 +161,8 @@ def test_delta_1e6_is_not_confirmed_and_says_the_cost(digits):
 def test_flip_plan_verifies_the_flip_rate(digits):
     """Acceptance 4: --failure flip gives a plan whose verified median flip rate is <= delta."""
     _, m, x, y = digits
-    p = build_plan(m, x[:200], SYN, None, 0.01, chips=400, groups=60, seed=4, failure="flip", labels=y[:200])
+    crash = [parse_fault("neuron:permanent:0.01:layers=1")]
+    p = build_plan(m, x[:200], crash, None, 0.01, chips=400, groups=60, seed=4, failure="flip", labels=y[:200])
     d = p.doc
     ver = d["verification"]["independent"]
     assert ver["criterion"] == "flip" and d["target"]["eps"] is None

@@ -127,12 +127,31 @@ def check_plan(plan_dir, rerun: bool = True, model=None, threads=None, progress=
                else f"recomputed R = {sim['_R']} ({rule} rule; by model {sim['R']}) or its tails differ from plan.json (R = {R})")
     except (ConfigError, KeyError, ValueError) as exc:
         record("replicas", False, f"could not recompute R from plan.h5: {exc}")
+    try:
+        _check_verdict(doc, record)
+    except (KeyError, TypeError) as exc:
+        record("verdict", False, f"cannot recompute the verdict ({type(exc).__name__}: {exc})")
     out_rerun = None
     try:
         out_rerun = _check_verification(doc, arrays, mapping, models, rule, rerun, threads, progress, record, warnings)
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         record("structure", False, f"plan.json and plan.h5 do not fit together ({type(exc).__name__}: {exc})")
     return CheckReport(str(d), not problems, checks, problems, warnings, out_rerun)
+
+
+def _check_verdict(doc, record):
+    """The verdict follows from the stored verification under the stated faults (plan.verdict.decide)."""
+    from .verdict import decide
+
+    F = doc["target"].get("common_cause")
+    stated = doc["verification"]["common_cause"] if F else doc["verification"]["independent"]
+    sh = doc.get("common_cause")
+    infeasible = "shared" if (F and sh is not None and sh.get("R") is None) else None
+    v = decide(stated, doc["target"]["delta"], infeasible, doc["verdict_detail"].get("predicted"),
+               doc["replicas"]["R"], doc["target"]["confidence"])
+    ok = v["verdict"] == doc["verdict"] == doc["verdict_detail"]["verdict"]
+    record("verdict", ok, f"'{doc['verdict']}' follows from the stored verification" if ok else
+           f"plan.json says '{doc['verdict']}' but its verification gives '{v['verdict']}'")
 
 
 def _check_deliverables(d, lp, record):

@@ -69,13 +69,14 @@ class Criterion:
 
     def describe(self) -> str:
         v = self.value
-        return {
-            "linf": f"a copy fails on an input when ||y_copy - y_clean||_inf > {v:g} (outputs of the mapped, quantised network)",
-            "flip": "a copy fails on an input when argmax y_copy != argmax y_clean (the clean chip's class)",
-            "topk": f"a copy fails on an input when the clean chip's class is not among its top {v} outputs",
-            "loss": (f"a copy fails on an input when its loss exceeds the clean chip's by more than {v:g} "
-                     "(cross-entropy of softmax for classifiers, squared error for one output)"),
-        }[self.kind]
+        if self.kind == "flip":
+            return "a copy fails on an input when argmax y_copy != argmax y_clean (the clean chip's class)"
+        if self.kind == "topk":
+            return f"a copy fails on an input when the clean chip's class is not among its top {v} outputs"
+        if self.kind == "linf":
+            return f"a copy fails on an input when ||y_copy - y_clean||_inf > {v:g} (outputs of the mapped, quantised network)"
+        return (f"a copy fails on an input when its loss exceeds the clean chip's by more than {v:g} "
+                "(cross-entropy of softmax for classifiers, squared error for one output)")
 
     def check_network(self, n_out: int, labels) -> None:
         """Refuse a criterion the network or the data cannot support (one line, the fix)."""
