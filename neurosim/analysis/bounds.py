@@ -12,9 +12,11 @@ Probabilistic Fault Tolerance of Neural Networks in the Continuous Limit"
   add (superposition, "Additional Proposition 7");
 * ``Δ = y_faulty - y_clean`` at the output ``y_L``.
 
-Proposition and equation numbers follow the numbering given in the neurosim
-design brief; they were not checked against the paper text (see
-``docs/theory.md``).
+Proposition and equation numbers are the paper's (v3, main text and
+supplementary), checked against its extracted text (``docs/theory.md``).
+b2 (Additional Proposition 2) bounds ``E|Δ_o|`` rigorously at any ``p``; b1
+as implemented bounds ``‖E Δ‖_q`` to first order (the paper's Additional
+Proposition 1 bounds ``E‖Δ‖``; see ``docs/theory.md``).
 
 Everything here is plain numpy, vectorised over inputs: derivatives are
 obtained by one backward pass that carries the full Jacobian
@@ -210,8 +212,9 @@ def _zeros(x_batch: int, n_out: int) -> np.ndarray:
 def b3_bound(net: Network, x, p) -> BoundResult:
     r"""Taylor (first-order) mean and standard deviation of the error: bound b3.
 
-    Theorem 1 / Additional Corollary 2 of arXiv:1902.01686 (numbering as in
-    the design brief). For crashes at layer ``l`` with probability ``p_l``,
+    Theorem 1 / Additional Corollary 2 of arXiv:1902.01686 (checked against
+    the paper; remainder ``Θ±(1) D12 r²`` for the mean and ``r³`` for the
+    variance, ``r = p + 1/n_l``, not computed). For crashes at layer ``l`` with probability ``p_l``,
 
     .. math::
 
@@ -379,7 +382,7 @@ def b2_bound(net: Network, x, p) -> BoundResult:
         var += rate * s
     return BoundResult(
         "b2", mean, np.sqrt(var),
-        "b2: p Π K |W| |y_l| (bound on |E Δ|) and sqrt(p Π K² W∘W y_l∘y_l) (Additional Proposition 2)",
+        "b2: p Π K |W| |y_l| (bound on E|Δ| at any p) and sqrt(p Π K² W∘W y_l∘y_l) (Additional Proposition 2)",
     )
 
 
@@ -437,7 +440,7 @@ def b1_bound(net: Network, x, p, norm="min") -> BoundResult:
     mean = np.broadcast_to(total[:, None], ys[-1].shape).copy()
     qname = "inf" if q == np.inf else str(q)
     return BoundResult("b1", mean, None,
-                       f"b1: p Π K ||W||_{qname} ||y_l||_{qname}, bound on |E Δ| (Proposition 2)")
+                       f"b1: p Π K ||W||_{qname} ||y_l||_{qname}, first-order bound on ||E Δ|| (Proposition 2)")
 
 
 # --------------------------------------------------------------------------- all four

@@ -9,10 +9,11 @@ narrow (a design effect of ~900 was measured for permanent neuron crashes
 on the digits example). The chips themselves are independent, so
 
 * :func:`clustered_proportion` — a proportion over (chips × items) with the
-  Korn–Graubard interval [KG1998]_: Clopper–Pearson with the effective sample
-  size ``n* = n / deff``, ``deff = max(1, B·Var(f_g)/(p̂(1-p̂)))`` from the
-  variance of the per-chip rates ``f_g`` (``deff = 1`` when ``p̂ ∈ {0, 1}``
-  or there is one chip);
+  Korn–Graubard interval [KG1998]_ of
+  :func:`neurosim.analysis.stats.clustered_interval` (Clopper–Pearson with
+  the effective sample size ``n* = n / deff``,
+  ``deff = max(1, B·Var(f_g)/(p̂(1-p̂)))`` from the variance of the per-chip
+  rates ``f_g``), reshaped for ``(chips, inputs, outputs)`` arrays;
 * :func:`cluster_bootstrap` — percentile bootstrap over chips (resample whole
   chips with replacement) of any statistic of the ``(C, ...)`` array, for
   quantities with no closed-form interval (coverage fractions, median
@@ -30,7 +31,7 @@ import numpy as np
 from scipy import stats as _st
 
 from ..errors import ConfigError
-from .stats import clopper_pearson
+from .stats import clustered_interval
 
 __all__ = ["clustered_proportion", "cluster_bootstrap"]
 
@@ -43,59 +44,19 @@ def _check_confidence(confidence) -> float:
 
 
 def clustered_proportion(fail, confidence: float = 0.95, side: str = "two-sided") -> dict:
-    r"""Proportion of ``True`` in ``fail`` (clusters × items) with a cluster-robust interval.
+    """:func:`neurosim.analysis.stats.clustered_interval` on ``(clusters, ...)`` (trailing axes flattened), plus ``half_width``.
 
-    Rows are independent clusters (chips); items within a row may be
-    correlated. Returns the naive Clopper–Pearson limits ``lo``/``hi`` (all
-    ``n`` items independent — kept for comparison only) and the Korn–Graubard
-    limits ``lo_clustered``/``hi_clustered`` [KG1998]_:
-
-    .. math::
-
-        \mathrm{deff} = \max\!\Big(1, \frac{B\,\widehat{\operatorname{Var}}(f_g)}{\hat p(1-\hat p)}\Big),\quad
-        n^* = n/\mathrm{deff},\quad k^* = \hat p\, n^*,
-
-        \mathrm{lo} = B^{-1}(a; k^*, n^*-k^*+1),\quad \mathrm{hi} = B^{-1}(1-a; k^*+1, n^*-k^*).
-
-    Parameters
-    ----------
-    fail : array_like of bool, shape (clusters, ...)
-        Trailing axes are flattened into items.
-    confidence : float
-        Coverage in (0, 1).
-    side : {"two-sided", "upper", "lower"}
-
-    Returns
-    -------
-    dict
-        ``k, n, rate, lo, hi, lo_clustered, hi_clustered, half_width`` (half
-        the clustered interval), ``design_effect, n_effective, clusters,
-        confidence, side``.
+    The interval itself lives in ``stats`` (one home for every interval);
+    this only reshapes and adds half the clustered interval's width.
     """
-    conf = _check_confidence(confidence)
-    if side not in ("two-sided", "upper", "lower"):
-        raise ConfigError(f"'side' must be one of two-sided, upper, lower. Got {side!r}.")
     f = np.asarray(fail, dtype=bool)
     if f.ndim < 1 or f.size == 0:
         raise ConfigError(f"'fail' must be a non-empty (clusters, items) array. Got shape {f.shape}.")
-    f = f.reshape(f.shape[0], -1)
-    G, B = f.shape
-    n = G * B
-    k = int(f.sum())
-    p = k / n
-    lo, hi = clopper_pearson(k, n, conf, side)
-    deff = 1.0
-    if G >= 2 and 0 < k < n:
-        fg = f.mean(axis=1)
-        deff = max(1.0, float(B * np.var(fg, ddof=1) / (p * (1.0 - p))))
-    n_eff = n / deff
-    k_eff = p * n_eff
-    a = (1.0 - conf) / 2.0 if side == "two-sided" else 1.0 - conf
-    clo = 0.0 if (k_eff <= 0 or side == "upper") else float(_st.beta.ppf(a, k_eff, n_eff - k_eff + 1.0))
-    chi = 1.0 if (k_eff >= n_eff or side == "lower") else float(_st.beta.ppf(1.0 - a, k_eff + 1.0, n_eff - k_eff))
-    return {"k": k, "n": n, "rate": p, "lo": float(lo), "hi": float(hi), "lo_clustered": clo,
-            "hi_clustered": chi, "half_width": (chi - clo) / 2.0, "design_effect": deff,
-            "n_effective": n_eff, "clusters": G, "confidence": conf, "side": side}
+    if not 0.0 < float(confidence) < 1.0:
+        raise ConfigError(f"'confidence' must be in (0, 1), e.g. 0.95. Got {confidence!r}.")
+    out = clustered_interval(f.reshape(f.shape[0], -1), confidence, side)
+    out["half_width"] = (out["hi_clustered"] - out["lo_clustered"]) / 2.0
+    return out
 
 
 def cluster_bootstrap(stat, data, n_boot: int = 200, confidence: float = 0.95, seed: int = 0,

@@ -37,7 +37,7 @@ def compare_figure(delta, preds: dict, path, input_index=None, output_index=None
             s = float(np.broadcast_to(b.std, (B, O))[input_index, output_index])
             if s > 0:
                 ax1.plot(grid, np.exp(-0.5 * ((grid - m) / s) ** 2) / (s * np.sqrt(2 * np.pi)),
-                         color=colors.get(name, "k"), label=f"{name}: N({m:.3g}, {s:.3g}²)")
+                         color=colors.get(name, "k"), label=f"{name}: mean {m:.3g}, sd {s:.3g} (as N, a guide only)")
             ax1.axvline(m, color=colors.get(name, "k"), ls=":", lw=1)
         elif name == "b2":
             ax1.axvspan(-m, m, color="tab:red", alpha=0.08, label=f"b2: |EΔ| ≤ {m:.3g}")
