@@ -334,10 +334,21 @@ BAD = [
     ({"--profile": "no_such_chip"}, "Unknown profile"),
     ({"--common-cause": "1"}, "--common-cause"),
     ({"--chips": "1"}, "--chips"),
-    ({"--fault": "neuron:permanent:0.05:layers=1", "--eps": "1e-3"}, "1/2"),  # per-copy failure >= 1/2
     ({"--fault": "neuron:permanent:0.01:group=3"}, "common-cause"),
     ({"--fault": "neuron:sometimes:0.01"}, "mode"),
 ]
+
+
+def test_per_copy_failure_above_half_is_infeasible_exit_3(tmp_path, capsys):
+    """No R can fix inputs failing on >= 1/2 of the copies: verdict infeasible, exit 3, nothing written."""
+    out = tmp_path / "plan"
+    argv = [t for k, v in {**BASE, "--fault": "neuron:permanent:0.05:layers=1", "--eps": "1e-3"}.items() for t in (k, v)]
+    rc = main(["plan", str(DIGITS), *argv, "-o", str(out)])
+    cap = capsys.readouterr()
+    err = cap.err.strip().splitlines()
+    assert rc == 3 and len(err) == 1 and "1/2" in err[0], err
+    assert cap.out.strip().splitlines()[-1].startswith("verdict: infeasible")
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("override,needle", BAD)

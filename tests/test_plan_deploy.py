@@ -276,3 +276,19 @@ def test_cli_exit_3_when_infeasible(tmp_path, capsys):
     out = capsys.readouterr().out
     assert rc == 3 and out.strip().splitlines()[-1].startswith("verdict: infeasible")
     assert not (tmp_path / "x").exists()
+
+
+def test_topk_and_loss_plans_run_both_routes(digits):
+    """topk:2 failures are a subset of flips (same seeds); loss needs labels; both routes report for each."""
+    _, m, x, y = digits
+    crash = [parse_fault("neuron:permanent:0.01:layers=1")]
+    kw = dict(chips=100, groups=30, seed=6, labels=y[:60])
+    t = build_plan(m, x[:60], crash, None, 0.05, failure="topk:2", **kw).doc
+    tv = t["verification"]["independent"]
+    # the clean class leaving the top 2 implies an argmax flip, on the same medians
+    assert tv["median_failures"]["k"] <= tv["classification"]["median_flips"]["k"]
+    assert t["q"]["bound"]["available"] and t["target"]["criterion"] == "topk:2"
+    lo = build_plan(m, x[:60], crash, None, 0.05, failure="loss:1.0", **kw).doc
+    assert lo["target"]["criterion"] == "loss:1" and lo["verification"]["independent"]["criterion"] == "loss:1"
+    with pytest.raises(ConfigError, match="labels"):
+        build_plan(m, x[:60], crash, None, 0.05, failure="loss:1.0", chips=10, seed=6)
