@@ -390,4 +390,4 @@ def test_json_output_is_the_plan(tmp_path, capsys):
     assert main(["plan", str(DIGITS), *FAST, "--chips", "100", "--groups", "20", "--json", "-o", str(out)]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc == json.loads((out / JSON_NAME).read_text(encoding="utf-8"))
-    assert sorted(p.name for p in out.iterdir()) == sorted([JSON_NAME, H5_NAME])
+    assert sorted(p.name for p in out.iterdir()) == sorted([JSON_NAME, H5_NAME, "plan.md", "acceptance", "programming"])
