@@ -33,6 +33,8 @@ def add_parser(sub):
     p.add_argument("--chips", type=int, default=10, help="chip instances (default 10)")
     p.add_argument("--threads", type=int, default=None, help="worker threads (results do not depend on it)")
     p.add_argument("--confidence", type=float, default=0.95, help="confidence level of intervals (default 0.95)")
+    p.add_argument("--precision", choices=["float64", "float32"], default="float64",
+                   help="arithmetic of the run (default float64; float32 is faster, Δ resolved to ~1e-7 of the outputs)")
     add_common(p, output_help="write the full result (delta, clean, fault counts, configuration) to FILE.h5")
     p.set_defaults(func=run)
 
@@ -78,7 +80,7 @@ def run(args):
     specs = parse_faults(args, mapping.profile if mapping is not None else None)
     with progress_bar(args.chips * x.shape[0], "simulate") as bar:
         res = simulate(mapping or net, x, specs, n_chips=args.chips, seed=args.seed, threads=args.threads,
-                       progress=bar.update, labels=labels)
+                       progress=bar.update, labels=labels, precision=args.precision)
     s = summarize(res, args.confidence)
     if out is not None:
         save_result(res, out, extra={"command": "simulate", "model": str(args.model), "summary": _plain(s)})
