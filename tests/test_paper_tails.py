@@ -148,3 +148,17 @@ def test_proposition5_adds_delta0_never_minimum():
     assert proposition5_tail(np.array([0.2]), np.array([0.0]), 0.1).delta[0] == 1.0  # t <= 0: vacuous
     with pytest.raises(ConfigError, match="delta0"):
         proposition5_tail(mean, std, 0.1, delta0=2.0)
+
+
+def test_simulate_and_compare_flip_rates_are_chip_clustered():
+    from neurosim.cli.cmd_simulate import summarize
+    from neurosim.analysis.stats import clustered_interval
+
+    net, x = _digits_subset(30)
+    res = ns.simulate(net, x, ns.FaultSpec("neuron", "permanent", 0.02, layers=[1]), n_chips=60, seed=5)
+    ref = clustered_interval(res.flips, 0.95)
+    f = summarize(res)["flip_rate"]
+    assert (f["lo"], f["hi"]) == (ref["lo_clustered"], ref["hi_clustered"]) and f["design_effect"] == ref["design_effect"]
+    c = compare(res.delta, {}, eps=1.0, flips=res.flips, n_boot=10)
+    assert c.flip_rate["hi_clustered"] == ref["hi_clustered"]
+    assert ref["design_effect"] > 1.0  # permanent faults: a chip's flips are correlated across inputs
