@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .spiking_args import add_spiking_args, spiking_kwargs
 from .common import (add_common, add_model_inputs, check_output_path, dump_json, load_inputs, load_target,
                      progress_bar, table)
 
@@ -35,6 +36,7 @@ def add_parser(sub):
     p.add_argument("--confidence", type=float, default=0.95, help="confidence level of intervals (default 0.95)")
     p.add_argument("--precision", choices=["float64", "float32"], default="float64",
                    help="arithmetic of the run (default float64; float32 is faster, Δ resolved to ~1e-7 of the outputs)")
+    add_spiking_args(p)
     add_common(p, output_help="write the full result (delta, clean, fault counts, configuration) to FILE.h5")
     p.set_defaults(func=run)
 
@@ -80,14 +82,15 @@ def run(args):
     specs = parse_faults(args, mapping.profile if mapping is not None else None)
     with progress_bar(args.chips * x.shape[0], "simulate") as bar:
         res = simulate(mapping or net, x, specs, n_chips=args.chips, seed=args.seed, threads=args.threads,
-                       progress=bar.update, labels=labels, precision=args.precision)
+                       progress=bar.update, labels=labels, precision=args.precision, **spiking_kwargs(args, net))
     s = summarize(res, args.confidence)
     if out is not None:
         save_result(res, out, extra={"command": "simulate", "model": str(args.model), "summary": _plain(s)})
     if args.json:
         print(dump_json(s))
         return 0
-    target = f"'{mapping.profile.name}' mapping" if mapping is not None else "float network"
+    target = f"'{mapping.profile.name}' mapping" if mapping is not None else (
+        f"spiking network, T={res.ticks} ticks of {res.dt_s:g} s" if getattr(res, "ticks", 0) else "float network")
     print(f"{res.n_chips} chips x {x.shape[0]} inputs on the {target}, seed {res.seed}; faults: "
           + ", ".join(f.to_text() for f in res.faults))
     rows = [(o, f"{m:+.4g}", f"{sd:.4g}") for o, (m, sd) in enumerate(zip(s["mean_delta"], s["std_delta"]))]

@@ -340,7 +340,7 @@ def _ranges(total: int, chunk_rows: int | None, threads: int):
 
 
 def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk_rows: int | None = None,
-             progress=None, labels=None, precision: str = DEFAULT_PRECISION) -> SimResult:
+             progress=None, labels=None, precision: str = DEFAULT_PRECISION, mode=None, **spiking) -> SimResult:
     """Run ``n_chips`` faulty chip instances on inputs ``x``.
 
     Parameters
@@ -371,12 +371,21 @@ def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk
         ``"float64"``: Δ of rare faults is a small difference of two large
         outputs, which float32 resolves only to ~1e-7 of the output scale.
         The fault draws do not depend on it.
+    mode, **spiking : None, "rate" or "spiking"; spiking options
+        Networks with spiking neurons (or ``mode="spiking"``) run in spiking
+        mode, :func:`neurosim.sim.spiking.simulate_spiking` (``ticks``,
+        ``dt_s``, ``encoding``, ``delay_ticks``, ``spike_counts``, ``spike_trains``).
 
     Returns
     -------
     SimResult
         ``delta`` and ``clean`` in the chosen precision.
     """
+    from .spiking import route  # spiking networks (mode="spiking", ticks=, dt_s=...): neurosim.sim.spiking
+    routed = route(target, x, faults, mode, spiking, n_chips=n_chips, seed=seed, threads=threads,
+                   chunk_rows=chunk_rows, progress=progress, labels=labels, precision=precision)
+    if routed is not None:
+        return routed
     n_chips = _check_int("n_chips", n_chips)
     if chunk_rows is not None:
         chunk_rows = _check_int("chunk_rows", chunk_rows)
