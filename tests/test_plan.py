@@ -48,9 +48,9 @@ def plan_dir(tmp_path_factory):
 
 
 def _copy(src: Path, dst: Path) -> Path:
-    dst.mkdir()
-    for name in (JSON_NAME, H5_NAME):
-        (dst / name).write_bytes((src / name).read_bytes())
+    import shutil
+
+    shutil.copytree(src, dst)
     return dst
 
 
@@ -281,7 +281,7 @@ def test_check_detects_edited_plan_json_with_recomputed_digest(plan_dir, tmp_pat
     doc["replicas"]["R"] = max(1, doc["replicas"]["R"] - 2)  # claim fewer replicas
     _resign(d, doc)
     msg = _check_fails(d, capsys, "--no-rerun")
-    assert "replicas" in msg or "totals" in msg
+    assert "replicas" in msg or "totals" in msg or "plan.md" in msg
 
 
 def test_check_detects_tampered_h5_dataset(plan_dir, tmp_path, capsys):
@@ -334,10 +334,21 @@ BAD = [
     ({"--profile": "no_such_chip"}, "Unknown profile"),
     ({"--common-cause": "1"}, "--common-cause"),
     ({"--chips": "1"}, "--chips"),
-    ({"--fault": "neuron:permanent:0.05:layers=1", "--eps": "1e-3"}, "1/2"),  # per-copy failure >= 1/2
     ({"--fault": "neuron:permanent:0.01:group=3"}, "common-cause"),
     ({"--fault": "neuron:sometimes:0.01"}, "mode"),
 ]
+
+
+def test_per_copy_failure_above_half_is_infeasible_exit_3(tmp_path, capsys):
+    """No R can fix inputs failing on >= 1/2 of the copies: verdict infeasible, exit 3, nothing written."""
+    out = tmp_path / "plan"
+    argv = [t for k, v in {**BASE, "--fault": "neuron:permanent:0.05:layers=1", "--eps": "1e-3"}.items() for t in (k, v)]
+    rc = main(["plan", str(DIGITS), *argv, "-o", str(out)])
+    cap = capsys.readouterr()
+    err = cap.err.strip().splitlines()
+    assert rc == 3 and len(err) == 1 and "1/2" in err[0], err
+    assert cap.out.strip().splitlines()[-1].startswith("verdict: infeasible")
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("override,needle", BAD)
@@ -379,4 +390,4 @@ def test_json_output_is_the_plan(tmp_path, capsys):
     assert main(["plan", str(DIGITS), *FAST, "--chips", "100", "--groups", "20", "--json", "-o", str(out)]) == 0
     doc = json.loads(capsys.readouterr().out)["result"]
     assert doc == json.loads((out / JSON_NAME).read_text(encoding="utf-8"))
-    assert sorted(p.name for p in out.iterdir()) == sorted([JSON_NAME, H5_NAME])
+    assert sorted(p.name for p in out.iterdir()) == sorted([JSON_NAME, H5_NAME, "plan.md", "acceptance", "programming"])

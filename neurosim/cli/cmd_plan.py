@@ -37,8 +37,24 @@ def add_parser(sub):
     add_inputs(p)
     add_fault_args(p)
     p.add_argument("--eps", type=float, default=None,
-                   help="a copy fails on an input when ||y_copy - y_clean||_inf > EPS (output units; required)")
-    p.add_argument("--delta", type=float, default=None, help="target P(median of R copies fails), in (0, 1) (required)")
+                   help="shorthand for --failure linf:EPS: a copy fails on an input when ||y_copy - y_clean||_inf > EPS")
+    p.add_argument("--failure", default=None, metavar="CRITERION",
+                   help="when a copy (and the voted output) fails: linf:EPS (||Δ||_inf > EPS), flip (argmax differs "
+                        "from the clean chip's), topk:K (the clean class leaves the top K), loss:EPS (loss rises by "
+                        "more than EPS; needs labels). One of --failure or --eps is required")
+    p.add_argument("--delta", type=float, default=None, help="target P(the voted output fails), in (0, 1) (required)")
+    p.add_argument("--voter", default="ideal", metavar="VOTER",
+                   help="the median voter: 'ideal' (default) or 'digital:RATE[@host|@chip]' (fails per inference with "
+                        "probability RATE; @chip adds a dedicated voter chip to the cost)")
+    p.add_argument("--verify-to-delta", dest="verify_to_delta", action="store_true",
+                   help="if the verification cannot resolve delta, re-run it with the replica groups that would, when "
+                        "that costs at most --verify-budget chip-inputs (otherwise the plan states the cost)")
+    p.add_argument("--verify-budget", dest="verify_budget", type=int, default=20_000_000, metavar="N",
+                   help="largest verification --verify-to-delta runs, in chips x inputs (default 2e7)")
+    p.add_argument("--shared-draws", dest="shared_draws", type=int, default=40, metavar="D",
+                   help="with --common-cause: shared fault draws simulated for the shared-fault model (default 40)")
+    p.add_argument("--chips-per-draw", dest="chips_per_draw", type=int, default=25, metavar="M",
+                   help="with --common-cause: chips simulated per shared draw (default 25)")
     p.add_argument("--confidence", type=float, default=0.95,
                    help="confidence of every interval and of the per-input upper limits (default 0.95)")
     p.add_argument("--rule", choices=["componentwise", "copywise"], default="componentwise",
@@ -52,8 +68,9 @@ def add_parser(sub):
     p.add_argument("--groups", type=int, default=None,
                    help="replica groups simulated by the verification (default: about 1000 chips, 20 to 200 groups)")
     p.add_argument("--common-cause", dest="common_cause", type=float, default=None, metavar="F",
-                   help="also verify with a fraction F in [0, 1) of permanent faults shared by the replicas of a group "
-                        "(same wafer/lot); the marginal fault rate per site is unchanged")
+                   help="a fraction F in [0, 1) of permanent faults is shared by the replicas of a deployment (same "
+                        "wafer/lot): R comes from the shared-fault model and the verdict from a common-cause "
+                        "verification; the marginal fault rate per site is unchanged")
     p.add_argument("--threads", type=int, default=None, help="worker threads (results do not depend on it)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0); same seed, same plan")
     add_progress(p)
@@ -75,7 +92,19 @@ def _validate(args):
         raise ConfigError("'-o PLAN_DIR' is required: the folder that receives plan.json and plan.h5.")
     if not args.profile and load_model_kind(args.model) != "mapping":
         raise ConfigError("'--profile' is required: a plan is per chip profile (see 'neurosim profiles'), e.g. --profile rram.")
-    V.positive(args.eps, "--eps", "output error threshold", "--eps 4")
+    if args.eps is None and args.failure is None:
+        raise ConfigError("A failure criterion is required: --failure linf:EPS (or flip, topk:K, loss:EPS), e.g. "
+                          "--failure linf:4.5, or --eps EPS.")
+    if args.eps is not None:
+        V.positive(args.eps, "--eps", "output error threshold", "--eps 4")
+    from ..plan.criteria import parse_failure
+    from ..plan.voter import parse_voter
+
+    parse_failure(args.failure, args.eps) if args.failure is not None else None
+    parse_voter(args.voter)
+    V.integer(args.verify_budget, "--verify-budget", 1, "chip-inputs the verification may simulate")
+    V.integer(args.shared_draws, "--shared-draws", 2, "shared fault draws")
+    V.integer(args.chips_per_draw, "--chips-per-draw", 2, "chips per shared draw")
     V.open_unit(args.delta, "--delta", "target failure probability of the median", "--delta 1e-3")
     V.open_unit(args.confidence, "--confidence", "confidence level", "0.95")
     if args.common_cause is not None:
@@ -131,24 +160,32 @@ def run(args):
         mapping = map_network(net, profile, max_chips=args.max_chips, x_sample=x)
     specs = parse_faults(args, profile)
     source = args.inputs or (args.dataset or "bundled")
-    with _bars(args.progress) as factory:
-        plan = build_plan(mapping, x, specs, args.eps, args.delta, confidence=args.confidence, chips=args.chips,
-                          groups=args.groups, common_cause=args.common_cause, seed=args.seed, labels=labels,
-                          threads=args.threads, progress=factory, model_info=model_info(args.model, net),
-                          input_source=str(source), rule=args.rule)
+    from ..plan.build import InfeasiblePlan
+
+    try:
+        with _bars(args.progress) as factory:
+            plan = build_plan(mapping, x, specs, args.eps, args.delta, confidence=args.confidence, chips=args.chips,
+                              groups=args.groups, common_cause=args.common_cause, seed=args.seed, labels=labels,
+                              threads=args.threads, progress=factory, model_info=model_info(args.model, net),
+                              input_source=str(source), rule=args.rule, failure=args.failure, voter=args.voter,
+                              verify_to_delta=args.verify_to_delta, verify_budget=args.verify_budget,
+                              shared_draws=args.shared_draws, chips_per_draw=args.chips_per_draw)
+    except InfeasiblePlan as exc:
+        print(f"neurosim plan: {exc}", file=sys.stderr)
+        print("verdict: infeasible (no plan written; exit status 3)")
+        return 3
     doc = write_plan(plan, out)
     if args.json:
         print_json(args, doc, profile=profile.name, seed=args.seed)
     else:
         _print_plan(doc, out)
-    ver = doc["verification"]["independent"]
-    if not ver.get("consistent", True):
-        mf = ver["median_failures"]
-        print(f"neurosim plan: warning: the verification measured a median failure rate {mf['rate']:.3g} (lower limit "
-              f"{mf['lo_clustered']:.3g}) above the predicted {ver['predicted_tail']:.3g}; the plan in '{out}' does not "
-              "hold as computed (exit status 1)", file=sys.stderr)
-        return 1
-    return 0
+        _print_verdict(doc)
+    return int(doc["verdict_detail"]["exit_code"])
+
+
+def _print_verdict(doc):
+    v = doc["verdict_detail"]
+    print(f"verdict: {v['verdict']} — {v['reason']}")
 
 
 def _g(v, fmt=".3g"):
@@ -163,7 +200,7 @@ def _print_plan(doc, out):
     rb = r["R_by_model"]
     print(f"plan for {m['name']} {tuple(m['sizes'])} on '{doc['profile']['name']}': per replica {per['chips_used']} chip(s), "
           f"{per['cores_used']} cores, {per['synapses']:,} synapses")
-    print(f"faults: {', '.join(doc['fault_texts'])}; a copy fails when ||Δ||_∞ > {t['eps']:g}; target P(median fails) <= "
+    print(f"faults: {', '.join(doc['fault_texts'])}; failure: {t['criterion']}; target P(voted output fails) <= "
           f"{t['delta']:g}; confidence {conf}; seed {doc['seed']}")
     pi = sim["per_input"]
     print(f"q by simulation ({sim['n_chips']} chips x {sim['n_inputs']} inputs): {sim['q']:.4g} pooled "
@@ -233,8 +270,22 @@ def _print_plan(doc, out):
             dp = v["departure"]
             print(f"  common cause raises the median failure rate from {dp['independent_rate']:.3g} (independent) to "
                   f"{dp['common_cause_rate']:.3g} (single-copy rate {dp['single_copy_rate']:.3g})")
-    print(f"deploy: {tot['replicas']} replicas = {tot['chips']} chips, {tot['cores']} cores, {tot['synapses']:,} synapses")
-    print(f"wrote {out / 'plan.json'} and {out / 'plan.h5'}")
+    st = r.get("stability") or {}
+    if st:
+        print(f"seed stability: {st['share']:.0%} of {st['replicates']} bootstrap replicates of the estimate give "
+              f"R = {_g(st['most_common_R'], 'd')} (counts {st['R_counts']})")
+    sh = doc.get("common_cause")
+    if sh:
+        print(f"shared-fault model (F = {sh['F']:g}, {sh['draws']} shared draws x {sh['chips_per_draw']} chips): "
+              f"R = {_g(sh['R'], 'd')}; floor {sh['floor']:.3g} (upper {sh['floor_upper']:.3g}) that no R crosses")
+    print(f"deployment rule: {doc['deployment_rule']}")
+    cost = doc["cost"]
+    print(f"deploy: {tot['replicas']} replicas = {cost['chips']} chips"
+          + (f" (incl. {cost['chips_voter']} voter chip)" if cost["chips_voter"] else "")
+          + f", {tot['cores']} cores, {tot['synapses']:,} synapses; energy proxy "
+          f"{cost['energy_proxy']['synaptic_ops_per_inference']:,} synaptic ops per inference; voter "
+          f"{doc['target']['voter']['text']}")
+    print(f"wrote {out}: plan.json, plan.h5, plan.md, acceptance/vectors.h5, programming/ ({doc['replicas']['R']} replica files)")
 
 
 def _run_check(args):

@@ -54,7 +54,7 @@ CHIPS_DEFAULTS = {
     "simulate": (10, "a quick look at mean/std of Δ; raise it for tails"),
     "sweep": (10, "per grid point, times the number of grid points"),
     "compare": (200, "a per-(input, output) distribution over chips needs ~200 for its KS/DKW band"),
-    "plan": (1000, "the per-copy failure q is a tail probability; its upper limit needs many chips"),
+    "plan": (2000, "the per-copy failure q is a tail probability; its upper limit needs many chips (2000: R does not move with the seed on the bundled example)"),
 }
 
 

@@ -84,8 +84,17 @@ Decisions (a reliability engineer should read these)
    ``S`` the replicas are independent with rates ``q_S(x)``, so
    ``P(fail) = E_S T(R, q_S(x)) ≥ T(R, E_S q_S(x))`` whenever ``q_S ≤ 1/2``
    (Jensen again): common cause raises the failure rate above the
-   independent prediction, up to the single-copy rate as ``F → 1``. The
-   independent plan does not cover it; the verification reports both.
+   independent prediction, up to the single-copy rate as ``F → 1``. With
+   ``common_cause`` the plan's ``R`` comes from this mixture, estimated by
+   simulation (:mod:`.shared`: shared draws, hypergeometric per-draw tails,
+   Student-t upper limit, the floor as ``R → ∞``) and the verdict from the
+   common-cause verification.
+6. **Verdict** (:mod:`.verdict`): ``meets_target`` only when the verification
+   under the stated faults has its upper confidence limit ``<= delta``;
+   ``not_confirmed`` says how many replica groups would resolve ``delta``;
+   ``infeasible`` when no ``R`` meets it. Failure criteria other than
+   ``||Δ||_∞ > eps`` go through a per-input ``||Δ||_∞`` surrogate
+   (:mod:`.criteria`); the voter's own faults add to the tail (:mod:`.voter`).
 
 References
 ----------
@@ -105,6 +114,11 @@ from ..analysis.stats import clustered_interval
 from .models import TailModel, mixture_tail, smallest_R_mixture, tails
 from .routes import CopyFailures, SimModels, bound_route, estimate_copy_failures, simulation_models, simulation_route
 from .verify import common_cause_specs, verification_size, verify_replicas
+from .criteria import Criterion, parse_failure
+from .shared import DEPLOYMENT_RULE, shared_model
+from .verdict import EXIT_CODES, VERDICTS, groups_to_resolve
+from .voter import Voter, parse_voter
+from .build import InfeasiblePlan
 
 __all__ = [
     "AGGREGATION", "FAILURE_RULE", "MAX_R", "RULES", "derive_seed",
@@ -115,4 +129,6 @@ __all__ = [
     "TailModel", "clustered_interval", "mixture_tail", "smallest_R_mixture", "tails",
     "CopyFailures", "SimModels", "bound_route", "estimate_copy_failures", "simulation_models", "simulation_route",
     "common_cause_specs", "verification_size", "verify_replicas",
+    "Criterion", "parse_failure", "DEPLOYMENT_RULE", "shared_model", "EXIT_CODES", "VERDICTS", "groups_to_resolve",
+    "Voter", "parse_voter", "InfeasiblePlan",
 ]

@@ -14,7 +14,7 @@ MAX_R = 100001
 #: except through the per-call seeds, which are keyed by the call index (stored in the plan).
 CALL_ELEMENTS = 1 << 22
 #: Phase keys of the seed derivation ``SeedSequence(seed, spawn_key=(phase, call))``.
-PHASE_ESTIMATE, PHASE_VERIFY, PHASE_COMMON = 1, 2, 3
+PHASE_ESTIMATE, PHASE_VERIFY, PHASE_COMMON, PHASE_VOTER, PHASE_SHARED = 1, 2, 3, 4, 5
 
 RULES = ("componentwise", "copywise")
 _RULE_TEXT = {
@@ -28,6 +28,21 @@ _RULE_TEXT = {
 
 def _check_eps(eps) -> float:
     return V.positive(eps, "eps", "output error threshold, ||Δ||_∞ units", "2.0")
+
+
+def _check_eps_x(eps, n_inputs: int):
+    """A scalar threshold (> 0) or one per input (finite, >= 0: the surrogate of a failure criterion)."""
+    if np.ndim(eps) == 0:
+        return _check_eps(eps)
+    e = np.asarray(eps, dtype=np.float64).reshape(-1)
+    if e.shape != (n_inputs,) or not np.all(np.isfinite(e)) or np.any(e < 0):
+        raise ConfigError(f"'eps' per input must be {n_inputs} finite numbers >= 0. Got shape {np.shape(eps)}.")
+    return e
+
+
+def _eps_b(eps):
+    """``eps`` broadcast against ``(..., B, O)`` arrays."""
+    return eps if np.ndim(eps) == 0 else np.asarray(eps)[:, None]
 
 
 def _check_common_cause(F):

@@ -71,6 +71,7 @@ def check_plan(plan_dir, rerun: bool = True, model=None, threads=None, progress=
         return CheckReport(str(d), False, checks, problems, warnings)
     record("integrity", True, "schema valid; plan.json digest and every plan.h5 hash match")
     doc, arrays, mapping = lp.doc, lp.arrays, lp.mapping
+    _check_deliverables(d, lp, record)
 
     # model
     wh = weights_sha256(mapping.network)
@@ -111,17 +112,25 @@ def check_plan(plan_dir, rerun: bool = True, model=None, threads=None, progress=
     models = None
     try:
         fail = arrays["estimate/fail"].astype(bool)
-        sim = simulation_route(fail, arrays["estimate/component_count"], tgt["confidence"], tgt["delta"], rule)
+        d_rep = tgt.get("delta_replicas", tgt["delta"])
+        sim = simulation_route(fail, arrays["estimate/component_count"], tgt["confidence"], d_rep, rule)
         models = sim["_models"]
+        R_ind = doc["replicas"].get("R_independent", R)
+        R_sh = doc["replicas"].get("R_shared")
         ok_counts = np.array_equal(fail.sum(axis=0), arrays["estimate/fail_count"])
-        ok_R = sim["_R"] == R and sim["R"] == doc["replicas"]["R_by_model"]
-        ok_tail = (_close(sim["_tail"], doc["replicas"]["tail"])
+        ok_R = (sim["_R"] == R_ind and sim["R"] == doc["replicas"]["R_by_model"]
+                and R == (max(R_ind, R_sh) if R_sh is not None else R_ind))
+        ok_tail = (_close(sim["_tail"], doc["replicas"].get("tail_independent", doc["replicas"]["tail"]))
                    and _close(models.get(rule, False).mean(R), doc["replicas"]["tail_point"]))
         good = ok_counts and ok_R and ok_tail
         record("replicas", good, f"R = {R} ({rule} rule) and its tails recomputed from the stored per-input counts" if good
                else f"recomputed R = {sim['_R']} ({rule} rule; by model {sim['R']}) or its tails differ from plan.json (R = {R})")
     except (ConfigError, KeyError, ValueError) as exc:
         record("replicas", False, f"could not recompute R from plan.h5: {exc}")
+    try:
+        _check_verdict(doc, record)
+    except (KeyError, TypeError) as exc:
+        record("verdict", False, f"cannot recompute the verdict ({type(exc).__name__}: {exc})")
     out_rerun = None
     try:
         out_rerun = _check_verification(doc, arrays, mapping, models, rule, rerun, threads, progress, record, warnings)
@@ -130,10 +139,48 @@ def check_plan(plan_dir, rerun: bool = True, model=None, threads=None, progress=
     return CheckReport(str(d), not problems, checks, problems, warnings, out_rerun)
 
 
+def _check_verdict(doc, record):
+    """The verdict follows from the stored verification under the stated faults (plan.verdict.decide)."""
+    from .verdict import decide
+
+    F = doc["target"].get("common_cause")
+    stated = doc["verification"]["common_cause"] if F else doc["verification"]["independent"]
+    sh = doc.get("common_cause")
+    infeasible = "shared" if (F and sh is not None and sh.get("R") is None) else None
+    v = decide(stated, doc["target"]["delta"], infeasible, doc["verdict_detail"].get("predicted"),
+               doc["replicas"]["R"], doc["target"]["confidence"])
+    ok = v["verdict"] == doc["verdict"] == doc["verdict_detail"]["verdict"]
+    record("verdict", ok, f"'{doc['verdict']}' follows from the stored verification" if ok else
+           f"plan.json says '{doc['verdict']}' but its verification gives '{v['verdict']}'")
+
+
+def _check_deliverables(d, lp, record):
+    """plan.md, acceptance/ and programming/: listed hashes, plan.md re-rendered, vectors and levels re-derived."""
+    from .deliver import check_acceptance, check_programming
+    from .files import MD_NAME, check_deliverable_hashes
+    from .summary_md import render_plan_md
+
+    probs = check_deliverable_hashes(d, lp.doc)
+    record("files", not probs, "plan.md, acceptance/ and programming/ match their SHA-256 in plan.json" if not probs
+           else "; ".join(probs[:3]) + (f" (and {len(probs) - 3} more)" if len(probs) > 3 else ""))
+    if probs:
+        return
+    body = {k: v for k, v in lp.doc.items() if k not in ("files", "digest")}
+    same = (d / MD_NAME).read_text(encoding="utf-8") == render_plan_md(body)
+    record("plan.md", same, "re-rendered from plan.json, identical" if same else "plan.md does not match plan.json")
+    for fn in (check_acceptance, check_programming):
+        try:
+            fn(d, lp, record)
+        except (FileFormatError, KeyError, ValueError, OSError) as exc:
+            record(fn.__name__.replace("check_", ""), False, f"unreadable: {exc}")
+
+
 def _check_verification(doc, arrays, mapping, models, rule, rerun, threads, progress, record, warnings):
     """Checks 7-8 of :func:`check_plan`: stored verification counts, then (``rerun``) simulate it again."""
     from .build import plan_models
+    from .criteria import parse_failure
     from .verify import verify_replicas
+    from .voter import parse_voter
     from ..faults.spec import FaultSpec
 
     tgt = doc["target"]
@@ -142,7 +189,7 @@ def _check_verification(doc, arrays, mapping, models, rule, rerun, threads, prog
     record("verification record", k_stored == ver["median_failures"]["k"],
            "stored median failures match plan.json" if k_stored == ver["median_failures"]["k"]
            else f"plan.h5 holds {k_stored} median failures, plan.json says {ver['median_failures']['k']}")
-    if not ver["consistent"]:
+    if not ver["consistent"] and doc.get("verdict") != "fails_target":
         record("verification", False, f"the plan's own verification measured a median failure rate "
                f"{ver['median_failures']['rate']:.3g} above the predicted tail {doc['replicas']['tail']:.3g}")
     if not rerun or models is None:
@@ -157,9 +204,12 @@ def _check_verification(doc, arrays, mapping, models, rule, rerun, threads, prog
     for name, stored, F in runs:
         stored_fail = arrays[f"verification/{name}/median_fail"].astype(bool)
         bar = progress(f"re-run {name.replace('_', ' ')}", stored["groups"] * stored["R"] * x.shape[0]) if progress else None
-        new = verify_replicas(mapping, x, specs, stored["R"], stored["groups"], tgt["eps"], doc["seed"],
-                              tgt["confidence"], F, plan_models(models, rule), doc["replicas"]["tail"],
-                              arrays.get("inputs/labels"), threads, bar, chips_per_call=stored["chips_per_call"])
+        crit = parse_failure(tgt.get("criterion") or f"linf:{tgt['eps']!r}")
+        e_arg = float(crit.value) if crit.kind == "linf" else arrays["surrogate_eps"]
+        new = verify_replicas(mapping, x, specs, stored["R"], stored["groups"], e_arg, doc["seed"],
+                              tgt["confidence"], F, plan_models(models, rule), stored["predicted_tail"],
+                              arrays.get("inputs/labels"), threads, bar, chips_per_call=stored["chips_per_call"],
+                              criterion=crit, voter=parse_voter(tgt.get("voter", {}).get("text")))
         same = list(new["seeds"]) == list(stored["seeds"]) and np.array_equal(new["_fail"], stored_fail)
         k_new, k_old, n = new["median_failures"]["k"], stored["median_failures"]["k"], new["median_failures"]["n"]
         out[name] = {"k": k_new, "n": n, "stored_k": k_old, "identical": bool(same), "consistent": new.get("consistent")}

@@ -39,6 +39,7 @@ from ..io.mapping_io import read_mapping_group, write_mapping_group
 PLAN_VERSION = 1
 JSON_NAME = "plan.json"
 H5_NAME = "plan.h5"
+MD_NAME = "plan.md"
 KIND = "plan"
 FORMAT = "neurosim-plan"
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -152,15 +153,48 @@ def write_plan(plan, out_dir) -> dict:
         with h5py.File(h5, "r") as f:
             ds = _h5_hashes(f)
         doc["inputs"] = dict(doc.get("inputs", {}), sha256=dataset_sha256(plan.inputs))
-        doc["files"] = {H5_NAME: {"sha256": sha256_file(h5), "datasets": ds,
-                                  "dataset_hash": "sha256(dtype.str|shape| + C-order bytes)"}}
         doc = to_jsonable(doc)
+        files = {H5_NAME: {"sha256": sha256_file(h5), "datasets": ds,
+                           "dataset_hash": "sha256(dtype.str|shape| + C-order bytes)"}}
+        files.update(_write_deliverables(tmp, plan, doc))
+        doc["files"] = files
         doc["digest"] = {"algorithm": "sha256",
                          "scope": "canonical JSON (sorted keys, no whitespace, UTF-8) of every field except 'digest'",
                          "value": content_digest(doc)}
         text = json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
         (tmp / JSON_NAME).write_text(text, encoding="utf-8")
     return doc
+
+
+def _write_deliverables(tmp: Path, plan, doc: dict) -> dict:
+    """plan.md, acceptance/ and programming/ (``docs/plan-format.md``); returns their ``files`` entries."""
+    from .criteria import parse_failure
+    from .deliver import ACCEPT_FILE, write_acceptance, write_programming
+    from .summary_md import render_plan_md
+
+    crit = parse_failure(doc["target"]["criterion"])
+    write_acceptance(tmp / ACCEPT_FILE, plan.inputs, plan.arrays["clean"], plan.labels, crit,
+                     plan.arrays["surrogate_eps"], doc["acceptance"])
+    names = [ACCEPT_FILE] + write_programming(tmp / "programming", plan.mapping, doc["replicas"]["R"])
+    (tmp / MD_NAME).write_text(render_plan_md(doc), encoding="utf-8")
+    return {n: {"sha256": sha256_file(tmp / n)} for n in [MD_NAME] + names}
+
+
+def check_deliverable_hashes(d: Path, doc: dict) -> list:
+    """Problems with the files plan.json lists besides plan.h5 (missing, changed, unlisted)."""
+    probs = []
+    listed = {k for k in doc["files"] if k != H5_NAME}
+    for name in sorted(listed):
+        p = d / name
+        if not p.is_file():
+            probs.append(f"'{name}' is missing")
+        elif sha256_file(p) != doc["files"][name]["sha256"]:
+            probs.append(f"'{name}' was modified after the plan was written (SHA-256 differs)")
+    for sub in ("acceptance", "programming"):
+        for p in sorted((d / sub).glob("*")) if (d / sub).is_dir() else []:
+            if f"{sub}/{p.name}" not in listed:
+                probs.append(f"'{sub}/{p.name}' is not part of the plan")
+    return probs
 
 
 # --------------------------------------------------------------------------- reading
@@ -201,7 +235,11 @@ _SCHEMA = [
     ("inputs", dict, None, "an object"),
     ("inputs.n_inputs", int, lambda v: v >= 1, "an integer >= 1"),
     ("inputs.sha256", str, lambda v: bool(_HEX64.match(v)), "64 hex digits"),
-    ("target.eps", _NUM, lambda v: v > 0, "a number > 0"),
+    ("target.eps", (int, float, type(None)), lambda v: v is None or v > 0, "a number > 0 or null"),
+    ("target.criterion", str, None, "a string"),
+    ("verdict", str, lambda v: v in ("meets_target", "not_confirmed", "infeasible", "fails_target"),
+     "one of meets_target, not_confirmed, infeasible, fails_target"),
+    ("verdict_detail", dict, None, "an object"),
     ("target.delta", _NUM, lambda v: 0 < v < 1, "a number in (0, 1)"),
     ("target.confidence", _NUM, lambda v: 0 < v < 1, "a number in (0, 1)"),
     ("target.aggregation", str, lambda v: v == "component-wise median", "'component-wise median'"),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -18,8 +19,8 @@ from ..analysis.tails import network_delta0, proposition3_tail, proposition5_tai
 from ..errors import ConfigError
 from ..network import Network
 from ..sim.engine import simulation_network
-from ._common import (MAX_R, PHASE_ESTIMATE, RULES, _check_eps, _check_int, _check_rule, _chips_per_call,
-                      derive_seed)
+from ._common import (MAX_R, PHASE_ESTIMATE, RULES, _check_eps, _check_eps_x, _check_int, _check_rule, _chips_per_call,
+                      _eps_b, derive_seed)
 from .models import TailModel
 
 
@@ -47,18 +48,27 @@ class CopyFailures:
     seeds: list = field(default_factory=list)
     chips_per_call: int = 0
     seconds: float = 0.0
+    crit: np.ndarray | None = None
 
 
-def estimate_copy_failures(target, x, specs, n_chips: int, eps: float, seed: int, threads=None,
-                           progress=None) -> CopyFailures:
-    """Simulate ``n_chips`` independent copies on every input and record failures (phase 1)."""
+def estimate_copy_failures(target, x, specs, n_chips: int, eps, seed: int, threads=None,
+                           progress=None, criterion=None, labels=None) -> CopyFailures:
+    """Simulate ``n_chips`` independent copies on every input and record failures (phase 1).
+
+    ``eps`` is a scalar or one surrogate threshold per input
+    (:meth:`~neurosim.plan.criteria.Criterion.surrogate_eps`); ``fail`` and
+    ``k_comp`` use it. With ``criterion`` the copies' failures under it are
+    kept in ``crit``.
+    """
     from ..sim import simulate
 
-    eps = _check_eps(eps)
     n_chips = _check_int("chips", n_chips, 2, "independent chips used to estimate q")
     net = simulation_network(target)
     x = net.check_inputs(x)
     B, O = x.shape[0], net.n_out
+    eps = _check_eps_x(eps, B)
+    e = _eps_b(eps)
+    crit = None if criterion is None else np.empty((n_chips, B), dtype=bool)
     cpc = _chips_per_call(B, O, 1)
     fail = np.empty((n_chips, B), dtype=bool)
     flip = np.empty((n_chips, B), dtype=bool) if O >= 2 else None
@@ -71,13 +81,15 @@ def estimate_copy_failures(target, x, specs, n_chips: int, eps: float, seed: int
         seeds.append(s)
         res = simulate(target, x, list(specs), n_chips=c1 - c0, seed=s, threads=threads, progress=progress)
         d = res.delta
-        fail[c0:c1] = np.max(np.abs(d), axis=2) > eps
-        k_comp[..., 0] += np.count_nonzero(d > eps, axis=0)
-        k_comp[..., 1] += np.count_nonzero(d < -eps, axis=0)
+        fail[c0:c1] = np.any(np.abs(d) > e, axis=2)
+        k_comp[..., 0] += np.count_nonzero(d > e, axis=0)
+        k_comp[..., 1] += np.count_nonzero(d < -e, axis=0)
         if flip is not None:
             flip[c0:c1] = res.flips
+        if crit is not None:
+            crit[c0:c1] = criterion.fails(res.faulty, res.clean, labels)
         del res, d
-    return CopyFailures(fail, flip, k_comp, seeds, cpc, time.perf_counter() - t0)
+    return CopyFailures(fail, flip, k_comp, seeds, cpc, time.perf_counter() - t0, crit)
 
 
 @dataclass
@@ -103,10 +115,15 @@ def simulation_models(fail, k_comp, confidence: float) -> SimModels:
     family). ``α = 1 - confidence``.
     """
     f = np.asarray(fail, dtype=bool)
-    C, B = f.shape
+    return simulation_models_from_counts(f.sum(axis=0).astype(np.int64), k_comp, f.shape[0], confidence)
+
+
+def simulation_models_from_counts(k_x, k_comp, n_chips: int, confidence: float) -> SimModels:
+    """:func:`simulation_models` from the counts: ``k_x (B,)`` failing chips per input, ``k_comp (B, O, 2)``."""
+    k_x = np.asarray(k_x, dtype=np.int64)
+    C, B = int(n_chips), k_x.size
     kc = np.asarray(k_comp, dtype=np.int64)
     O = kc.shape[1]
-    k_x = f.sum(axis=0).astype(np.int64)
     alpha = 1.0 - confidence
     lvl_copy = 1.0 - alpha / B
     lvl_comp = 1.0 - alpha / (B * (1 + 2 * O))
@@ -213,6 +230,18 @@ def _layer_contributions(net, x, l):
     return -J * ys[l][:, None, :]
 
 
+def _chebyshev(mean, std, eps):
+    """:func:`chebyshev_tail` with one threshold per input (``eps`` of shape ``(B,)``; 0 gives the vacuous 1)."""
+    if np.ndim(eps) == 0:
+        return chebyshev_tail(mean, std, eps)
+    m, s = np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64)
+    gap = np.asarray(eps)[:, None] - np.abs(m)
+    inf = gap > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = np.minimum(1.0, np.where(inf, (s * s) / np.where(inf, gap, 1.0) ** 2, 1.0))
+    return SimpleNamespace(delta=d, delta_any=np.minimum(d.sum(axis=-1), 1.0), informative=inf, eps=eps)
+
+
 def _delta0(net, pn, ps, alpha=None):
     """Proposition 3 over every crashing layer (union bound): neuron layers as written; weight failures by analogy."""
     d0, layers = network_delta0(net, pn, alpha)
@@ -241,7 +270,7 @@ def bound_route(net: Network, x, specs, eps: float, delta: float, rule: str = "c
     themselves (Definition 2, by analogy). The component-wise model uses the
     per-output ``q_o`` as two-sided rates.
     """
-    eps = _check_eps(eps)
+    eps = _check_eps_x(eps, np.shape(x)[0])
     rule = _check_rule(rule)
     pn, ps, unc = effective_rates(specs, net)  # wiring layers (pooling, flatten) carry no faults
     if unc:
@@ -250,10 +279,15 @@ def bound_route(net: Network, x, specs, eps: float, delta: float, rule: str = "c
                           + ", ".join(s.to_text() for s in unc)}
     mean, std, parts = _first_order(net, x, pn, ps)
     d0, d0_layers = _delta0(net, pn, ps, alpha)
-    p5 = proposition5_tail(mean, std, eps, d0)
-    cheb = p5.chebyshev
-    q_o = np.asarray(p5.delta, dtype=np.float64)
-    q_any = np.asarray(p5.delta_any, dtype=np.float64).reshape(-1)
+    if np.ndim(eps) == 0:
+        p5 = proposition5_tail(mean, std, eps, d0)
+        cheb = p5.chebyshev
+        q_o = np.asarray(p5.delta, dtype=np.float64)
+        q_any = np.asarray(p5.delta_any, dtype=np.float64).reshape(-1)
+    else:  # per-input thresholds (a --failure other than linf): Proposition 5 at eps_x, same δ0
+        cheb = _chebyshev(mean, std, eps)
+        q_o = np.minimum(1.0, d0 + cheb.delta)
+        q_any = np.minimum(1.0, d0 + cheb.delta.sum(axis=-1)).reshape(-1)
     q_cheb_any = np.asarray(cheb.delta_any, dtype=np.float64).reshape(-1)
     prop3 = {"applies": bool(d0_layers), "delta0": d0, "layers": d0_layers,
              "q_min": float(min((t["q"] for t in d0_layers), default=1.0))}

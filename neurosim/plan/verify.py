@@ -9,8 +9,8 @@ from ..analysis.stats import clopper_pearson
 from ..errors import ConfigError
 from ..faults.spec import FaultSpec
 from ..sim.engine import simulation_network
-from ._common import (PHASE_COMMON, PHASE_VERIFY, _check_common_cause, _check_eps, _check_int, _chips_per_call,
-                      _ci_short, derive_seed)
+from ._common import (PHASE_COMMON, PHASE_VERIFY, _check_common_cause, _check_eps_x, _check_int, _chips_per_call,
+                      _ci_short, _eps_b, derive_seed)
 from ..analysis.stats import clustered_interval
 
 
@@ -53,9 +53,9 @@ def _r_list(R: int) -> list:
     return rs
 
 
-def verify_replicas(target, x, specs, R: int, groups: int, eps: float, seed: int, confidence: float = 0.95,
+def verify_replicas(target, x, specs, R: int, groups: int, eps, seed: int, confidence: float = 0.95,
                     common_cause=None, models: dict | None = None, predicted_tail=None, labels=None,
-                    threads=None, progress=None, chips_per_call=None) -> dict:
+                    threads=None, progress=None, chips_per_call=None, criterion=None, voter=None) -> dict:
     """Simulate ``groups × R`` chips, take the component-wise median of each group, compare with predictions.
 
     Chip ``c`` of a ``simulate()`` call belongs to group ``c // R`` of that call
@@ -74,17 +74,32 @@ def verify_replicas(target, x, specs, R: int, groups: int, eps: float, seed: int
     ``lower limit <= predicted_tail``: the data do not show the median
     failing more often than predicted.
 
+    ``eps`` (scalar or per input) is the ``||Δ||_∞`` threshold the tail models
+    predict (the surrogate of ``criterion``); ``median_failures`` counts the
+    median failing under ``criterion`` (default ``linf:eps``) or its vote
+    failing (``voter``, :mod:`.voter`), which is what the verdict uses;
+    ``surrogate_failures`` counts ``||median - clean||_∞ > eps``.
+
     Returns a JSON-ready dict; arrays under keys starting with ``_``.
     """
     from ..sim import simulate
+    from .criteria import Criterion
+    from .voter import Voter
 
-    eps = _check_eps(eps)
     R = _check_int("R", R, 1, "replicas")
     G = _check_int("groups", groups, 1, "replica groups")
     F = _check_common_cause(common_cause)
     net = simulation_network(target)
     x = net.check_inputs(x)
     B, O = x.shape[0], net.n_out
+    eps = _check_eps_x(eps, B)
+    e = _eps_b(eps)
+    if criterion is None:
+        criterion = Criterion("linf", float(eps)) if np.ndim(eps) == 0 else None
+    if criterion is None:
+        raise ConfigError("verify_replicas: per-input 'eps' needs the 'criterion' it stands for.")
+    voter = voter or Voter()
+    crit_r = np.zeros((len(_r_list(R)), G, B), dtype=bool)
     sim_specs = common_cause_specs(specs, F, R) if F else list(specs)
     phase = PHASE_COMMON if F else PHASE_VERIFY
     cpc = (_chips_per_call(B, O, R) if chips_per_call is None
@@ -107,11 +122,12 @@ def verify_replicas(target, x, specs, R: int, groups: int, eps: float, seed: int
         res = simulate(target, x, sim_specs, n_chips=(g1 - g0) * R, seed=s, threads=threads, progress=progress)
         clean = res.clean
         y = res.faulty.reshape(g1 - g0, R, B, O)
-        copy_fail[g0:g1] = res.linf().reshape(g1 - g0, R, B) > eps
+        copy_fail[g0:g1] = criterion.fails(y, clean, labels)
         ref = np.argmax(clean, axis=1)
         for i, r in enumerate(rs):
             med = np.median(y[:, :r], axis=1)
-            fail_r[i, g0:g1] = np.max(np.abs(med - clean[None]), axis=2) > eps
+            fail_r[i, g0:g1] = np.any(np.abs(med - clean[None]) > e, axis=2)
+            crit_r[i, g0:g1] = criterion.fails(med, clean, labels)
             if O >= 2:
                 arg = np.argmax(med, axis=2)
                 flip_r[i, g0:g1] = arg != ref[None]
@@ -121,11 +137,16 @@ def verify_replicas(target, x, specs, R: int, groups: int, eps: float, seed: int
             copy_arg[g0:g1] = np.argmax(y, axis=3)
         del res, y
     models = dict(models or {})
-    main = clustered_interval(fail_r[-1], confidence)
+    vote_fail = voter.draws(seed, G, B)
+    final = crit_r[-1] | vote_fail
+    main = clustered_interval(final, confidence)
+    surr = clustered_interval(fail_r[-1], confidence)
     curve = []
     for i, r in enumerate(rs):
         ci = clustered_interval(fail_r[i], confidence)
-        row = {"R": r, "k": ci["k"], "n": ci["n"], "rate": ci["rate"], "lo": ci["lo_clustered"], "hi": ci["hi_clustered"]}
+        cc = clustered_interval(crit_r[i], confidence)
+        row = {"R": r, "k": ci["k"], "n": ci["n"], "rate": ci["rate"], "lo": ci["lo_clustered"], "hi": ci["hi_clustered"],
+               "criterion_k": cc["k"], "criterion_rate": cc["rate"], "criterion_hi": cc["hi_clustered"]}
         for name, m in models.items():
             row[name] = m.mean(r)
         if "predicted_upper" in row:
@@ -135,7 +156,11 @@ def verify_replicas(target, x, specs, R: int, groups: int, eps: float, seed: int
         "groups": G, "R": R, "n_chips": G * R, "n_inputs": B, "confidence": float(confidence),
         "common_cause": F, "faults_simulated": [s.to_text() for s in sim_specs],
         "seeds": seeds, "chips_per_call": cpc,
+        "criterion": criterion.text, "voter": voter.to_dict(),
         "median_failures": main,
+        "surrogate_failures": surr,
+        "vote_failures": int(vote_fail.sum()),
+        "upper_limit": main["hi_clustered"],
         "per_copy_failures": _ci_short(clustered_interval(copy_fail.reshape(G * R, B), confidence)),
         "tail_curve": curve,
         "resolution": float(clopper_pearson(0, G * B, confidence, "upper")[1]),
@@ -144,9 +169,10 @@ def verify_replicas(target, x, specs, R: int, groups: int, eps: float, seed: int
         out[name] = m.mean(R)
     if predicted_tail is not None:
         out["predicted_tail"] = float(predicted_tail)
-        out["consistent"] = bool(main["lo_clustered"] <= predicted_tail)
+        out["consistent"] = bool(surr["lo_clustered"] <= predicted_tail)
         out["rule"] = ("consistent when the lower limit of the group-clustered two-sided interval of the empirical "
-                       "median failure rate is at or below the predicted tail")
+                       "rate of ||median - clean||_inf > eps (what the tail models predict) is at or below the "
+                       "predicted tail")
     if O >= 2:
         ref = np.argmax(clean, axis=1)
         cls = {"median_flips": _ci_short(clustered_interval(flip_r[-1], confidence)),
@@ -157,7 +183,8 @@ def verify_replicas(target, x, specs, R: int, groups: int, eps: float, seed: int
                                "single_copy": float(np.mean(copy_arg == lab[None, None])),
                                "median": float(np.mean(med_arg == lab[None]))}
         out["classification"] = cls
-    out["_fail"] = fail_r[-1]
+    out["_fail"] = final
+    out["_surrogate_fail"] = fail_r[-1]
     out["_flip"] = flip_r[-1] if O >= 2 else None
     out["_clean"] = clean
     return out
