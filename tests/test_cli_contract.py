@@ -154,6 +154,8 @@ TORCH_COMMANDS = {"train", "certify"}
 
 @pytest.mark.parametrize("name", COMMANDS)
 def test_json_errors_are_json(name, capsys):
+    if name in TORCH_COMMANDS:
+        need_torch()
     code, out, err = _run(BAD[name] + ["--json"], capsys)
     assert code == 2
     doc = _strict(out)
