@@ -164,13 +164,19 @@ class Network:
     # -------------------------------------------------------------- forward
     def check_inputs(self, x) -> np.ndarray:
         """Return ``x`` as float64 ``(batch, n_in)`` or raise a clear error."""
-        x = np.asarray(x, dtype=np.float64)
+        raw = np.asarray(x)
+        if raw.dtype.fields is not None or raw.dtype.kind not in "biuf":
+            raise ConfigError(f"Inputs must be numbers (float or int) of shape (batch, {self.n_in}). Got dtype "
+                              f"{raw.dtype}; convert them with numpy.asarray(x, dtype=float).")
+        x = raw.astype(np.float64, copy=False)
         if x.ndim == 1:
             x = x[None, :]
         if x.ndim != 2 or x.shape[1] != self.n_in:
             raise ConfigError(
                 f"Inputs must have shape (batch, {self.n_in}). Got {x.shape}."
             )
+        if x.shape[0] == 0:
+            raise ConfigError(f"Inputs must hold at least one row of {self.n_in} values. Got shape {x.shape}.")
         if not np.all(np.isfinite(x)):
             raise ConfigError("Inputs contain NaN or inf values; clean them before simulating.")
         return x

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import (add_common, add_model_inputs, check_output_path, dump_json, load_inputs, load_target,
+from .common import (add_common, add_max_memory, add_model_inputs, check_output_path, dump_json, load_inputs, load_target,
                      progress_bar, table)
 
 
@@ -33,59 +33,55 @@ def add_parser(sub):
     p.add_argument("--chips", type=int, default=10, help="chip instances (default 10)")
     p.add_argument("--threads", type=int, default=None, help="worker threads (results do not depend on it)")
     p.add_argument("--confidence", type=float, default=0.95, help="confidence level of intervals (default 0.95)")
+    add_max_memory(p)
     add_common(p, output_help="write the full result (delta, clean, fault counts, configuration) to FILE.h5")
     p.set_defaults(func=run)
 
 
 def summarize(res, confidence=0.95) -> dict:
-    """Mean and std of Δ per output, ∞-norm quantiles, flip rate with a Wilson interval."""
-    from ..analysis.stats import wilson_interval
+    """Mean and std of Δ per output, ∞-norm quantiles, flip rate with a Wilson interval (of a whole SimResult)."""
+    from ..sim.stream import StreamSummary
 
-    d = res.delta.reshape(-1, res.delta.shape[2])
-    out = {
-        "n_chips": res.n_chips, "n_inputs": int(res.delta.shape[1]), "samples": int(d.shape[0]),
-        "seed": res.seed,
-        "faults": [s.to_dict() for s in res.faults],
-        "mean_delta": d.mean(0), "std_delta": d.std(0, ddof=1) if d.shape[0] > 1 else np.zeros(d.shape[1]),
-        "linf_quantiles": dict(zip(["q50", "q90", "q99", "max"],
-                                   np.quantile(res.linf().ravel(), [0.5, 0.9, 0.99, 1.0]))),
-        "faults_per_chip": {s.label + (f"#{k}" if k else ""): float(res.fault_counts[:, k].sum(1).mean())
-                            for k, s in enumerate(res.faults)},
-    }
-    flips = res.flips
-    if flips is not None:
-        k, n = int(flips.sum()), int(flips.size)
-        lo, hi = wilson_interval(k, n, confidence)
-        out["flip_rate"] = {"k": k, "n": n, "rate": k / n, "lo": float(lo), "hi": float(hi), "confidence": confidence}
-        if res.labels is not None:
-            lab = np.asarray(res.labels)
-            out["accuracy"] = {"clean": float(np.mean(np.argmax(res.clean, 1) == lab)),
-                               "faulty": float(np.mean(np.argmax(res.faulty, 2) == lab[None]))}
-    return out
+    summ = StreamSummary(res.n_chips, res.labels)
+    summ.add(0, res)
+    return summ.result(confidence)
 
 
 def run(args):
-    from ..io.mapping_io import save_result
+    from .._paths import check_output
+    from .._resources import check_memory, limit_memory, streamed_simulate_bytes
     from ..io import load_network
-    from ..sim import simulate
+    from ..sim.stream import run_streamed
 
     out = check_output_path(args.output)
     net = load_network(args.model)
     x, labels = load_inputs(args, net)
     net, mapping = load_target(args, x_sample=x)
     specs = parse_faults(args, mapping.profile if mapping is not None else None)
-    with progress_bar(args.chips * x.shape[0], "simulate") as bar:
-        res = simulate(mapping or net, x, specs, n_chips=args.chips, seed=args.seed, threads=args.threads,
-                       progress=bar.update, labels=labels)
-    s = summarize(res, args.confidence)
-    if out is not None:
-        save_result(res, out, extra={"command": "simulate", "model": str(args.model), "summary": _plain(s)})
+    from .._validate import integer
+
+    chips = integer(args.chips, "--chips", 1)
+    sizes = (mapping.qnet if mapping is not None else net).sizes
+    with limit_memory(getattr(args, "max_memory", None)):
+        check_memory(streamed_simulate_bytes(sizes, x.shape[0], chips, len(specs)),
+                     f"simulate --chips {chips} on {x.shape[0]} inputs", "use fewer --chips or --limit")
+    if out is not None:  # Δ is written uncompressed-size-bounded: 8 bytes per value at worst
+        check_output(out, "file", estimate_bytes=8.0 * chips * x.shape[0] * sizes[-1])
+    with progress_bar(chips * x.shape[0], "simulate") as bar:
+        s = run_streamed(mapping or net, x, specs, chips, seed=args.seed, threads=args.threads, out=out,
+                         labels=labels, progress=bar.update, confidence=args.confidence,
+                         extra={"command": "simulate", "model": str(args.model)})
+    if s["non_finite"]:
+        import sys
+
+        print(f"neurosim simulate: warning: {s['non_finite']} faulty output values are not finite (inf/NaN); "
+              "the statistics below include them", file=sys.stderr)
     if args.json:
         print(dump_json(s))
         return 0
     target = f"'{mapping.profile.name}' mapping" if mapping is not None else "float network"
-    print(f"{res.n_chips} chips x {x.shape[0]} inputs on the {target}, seed {res.seed}; faults: "
-          + ", ".join(f.to_text() for f in res.faults))
+    print(f"{chips} chips x {x.shape[0]} inputs on the {target}, seed {s['seed']}; faults: "
+          + ", ".join(f.to_text() for f in specs))
     rows = [(o, f"{m:+.4g}", f"{sd:.4g}") for o, (m, sd) in enumerate(zip(s["mean_delta"], s["std_delta"]))]
     print(table(rows, ["output", "mean Δ", "std Δ"]))
     q = s["linf_quantiles"]

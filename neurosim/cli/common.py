@@ -82,17 +82,22 @@ def load_target(args, x_sample=None):
     return net, mapping
 
 
-def check_output_path(path, directory=False):
-    """Refuse an output whose folder does not exist, before any work is done."""
-    if path is None:
-        return None
-    p = Path(path)
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise ConfigError(f"Output folder '{parent}' does not exist; create it or choose another -o path.")
-    if not directory and p.is_dir():
-        raise ConfigError(f"Output '{p}' is a directory; give a file name to -o.")
-    return p
+def add_max_memory(p):
+    """``--max-memory SIZE``: the memory limit of the run (default 75% of the available RAM)."""
+    p.add_argument("--max-memory", metavar="SIZE", default=None,
+                   help="refuse runs whose estimated peak memory exceeds SIZE, e.g. 2G or 500M "
+                        "(default: 75%% of the memory available when the run starts)")
+
+
+def check_output_path(path, directory=False, estimate_bytes=0):
+    """The output-path guard (:func:`neurosim._paths.check_output`), run before any work is done.
+
+    Refuses a missing or unwritable folder, a folder where a file is expected
+    (or a file where a folder is expected), and too little free disk space.
+    """
+    from .._paths import check_output
+
+    return check_output(path, "dir" if directory else "file", estimate_bytes=estimate_bytes)
 
 
 def write_text_atomic(path, text: str):

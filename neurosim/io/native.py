@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import h5py
 import numpy as np
 
-from ..errors import ConfigError, FileFormatError
+from ..errors import CapacityError, ConfigError, FileFormatError
 from ..network import Network
-from .h5util import atomic_h5, header_attrs, open_for_read, read_json_attr, write_json_attr
+from .h5util import atomic_h5, header_attrs, open_for_read, read_array, read_json_attr, write_json_attr
 
 FORMAT_VERSION = 1
 KIND = "network"
@@ -66,8 +67,19 @@ def load_bundled_data(path):
         if "data" not in f:
             return None, None
         d = f["data"]
-        x = np.array(d["inputs"][()], dtype=np.float64)
-        y = np.array(d["labels"][()], dtype=np.int64) if "labels" in d else None
+        if not isinstance(d, h5py.Group):
+            raise FileFormatError(f"'{path}': '/data' must be a group holding 'inputs' (and optionally 'labels').")
+        if "inputs" not in d:
+            raise FileFormatError(f"'{path}': '/data' holds {sorted(d.keys())} but no 'inputs'; bundle inputs with "
+                                  "save_network(..., inputs=x) or pass --inputs FILE.")
+        x = read_array(d, "inputs", path, "bundled inputs")
+        y = None
+        if "labels" in d:
+            y = read_array(d, "labels", path, "bundled labels")
+            if y.shape != (x.shape[0],) or not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
+                raise FileFormatError(f"'{path}': '/data/labels' must hold {x.shape[0]} integer class indices, one per "
+                                      f"input. Got shape {y.shape}; re-save the model with integer labels.")
+            y = y.astype(np.int64)
         return x, y
 
 
@@ -79,22 +91,26 @@ def load_network(path) -> Network:
             g = f["layers"]
             keys = sorted(g.keys())
             weights, biases, acts = [], [], []
+            if not isinstance(g, h5py.Group):
+                raise FileFormatError(f"'{p}': '/layers' must be a group of layer groups; re-create the file with neurosim.")
             for key in keys:
                 lg = g[key]
+                if not isinstance(lg, h5py.Group):
+                    raise FileFormatError(f"'{p}': '/layers/{key}' must be a group; re-create the file with neurosim.")
                 t = lg.attrs.get("type")
                 t = t.decode() if isinstance(t, bytes) else t
                 if t != "dense":
                     raise FileFormatError(f"'{p}': layer {key} has unsupported type {t!r}; only 'dense' is supported.")
                 a = lg.attrs["activation"]
                 acts.append(a.decode() if isinstance(a, bytes) else str(a))
-                weights.append(np.array(lg["weight"][()], dtype=np.float64))
-                biases.append(np.array(lg["bias"][()], dtype=np.float64))
+                weights.append(read_array(lg, "weight", p, "weight"))
+                biases.append(read_array(lg, "bias", p, "bias"))
             name = f.attrs.get("name", "network")
             name = name.decode() if isinstance(name, bytes) else str(name)
             read_json_attr(f, "source", {})
-        except FileFormatError:
+        except (FileFormatError, CapacityError):
             raise
-        except (KeyError, OSError, ValueError) as exc:
+        except (KeyError, OSError, ValueError, TypeError, AttributeError) as exc:
             raise FileFormatError(f"'{p}' is damaged or incomplete ({exc}); re-create it with neurosim.") from None
     try:
         return Network.from_arrays(weights, biases, acts, name=name)

@@ -26,7 +26,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
+import signal
+import sys
 import tempfile
+import time
 
 from ..errors import ConfigError
 
@@ -100,11 +104,74 @@ class SerialExecutor:
         return {"executor": self.name, "threads": self.threads}
 
 
+# --------------------------------------------------------------------------- worker lifecycle
+#: Seconds between checks of the parent-pid watchdog in worker processes.
+WATCHDOG_INTERVAL_S = 0.5
+_PR_SET_PDEATHSIG = 1
+
+
+def _set_parent_death_signal() -> bool:
+    """Ask Linux to SIGKILL this process when its parent dies (``prctl(PR_SET_PDEATHSIG)``); False elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _watch_parent(parent_pid: int, interval_s: float = WATCHDOG_INTERVAL_S):
+    """Daemon thread: exit this process as soon as ``parent_pid`` is no longer its parent (portable fallback)."""
+    import threading
+
+    def watch():
+        while True:
+            if os.getppid() != parent_pid:
+                os._exit(1)
+            time.sleep(interval_s)
+
+    threading.Thread(target=watch, name="neurosim-parent-watchdog", daemon=True).start()
+
+
+def bind_to_parent(parent_pid: int | None = None):
+    """Make the calling (worker) process die with its parent: death signal plus a parent-pid watchdog.
+
+    Also ignores SIGINT: Ctrl-C is the parent's to handle (it stops the workers),
+    so workers do not print tracebacks of their own.
+    """
+    parent_pid = os.getppid() if parent_pid is None else parent_pid
+    with contextlib.suppress(ValueError, OSError):  # not in the main thread
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _set_parent_death_signal()
+    if os.getppid() != parent_pid:  # the parent died before the death signal was armed
+        os._exit(1)
+    _watch_parent(parent_pid)
+
+
+@contextlib.contextmanager
+def _children_ignore_sigint():
+    """Processes started inside the block inherit SIGINT = ignored (the parent's handler is restored after)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
 # --------------------------------------------------------------------------- processes
 _WORKER = {}
 
 
-def _init_worker(fn, ctx, threads):
+def _init_worker(fn, ctx, threads, parent_pid=None):
+    bind_to_parent(parent_pid)
     _WORKER.update(fn=fn, ctx=ctx, threads=threads)
 
 
@@ -146,8 +213,9 @@ class ProcessExecutor:
         self._env.__enter__()
         self._pool = ProcessPoolExecutor(max_workers=min(self.workers, len(indices)),
                                          mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=_init_worker, initargs=(fn, ctx, self.threads))
-        futures = [self._pool.submit(_call_worker, i) for i in indices]
+                                         initializer=_init_worker, initargs=(fn, ctx, self.threads, os.getpid()))
+        with _children_ignore_sigint():  # workers are started by the first submits
+            futures = [self._pool.submit(_call_worker, i) for i in indices]
         for fut in as_completed(futures):
             yield fut.result()
 
@@ -182,6 +250,23 @@ def _dask_task(fn, ctx, i):
     return i, fn(ctx, i, threads, None)
 
 
+_DASK_ADDRESS = re.compile(r"^(?:(tcp|tls|ws|wss|ucx)://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):([0-9]{1,5})/?$")
+
+
+def check_dask_address(address) -> str:
+    """``PROTOCOL://HOST:PORT`` (or ``HOST:PORT``, protocol tcp) with a port in 1..65535, checked before connecting."""
+    text = str(address).strip() if isinstance(address, str) else None
+    if not text:
+        raise ConfigError(f"'--dask' needs a scheduler address like tcp://HOST:8786. Got {address!r}.")
+    m = _DASK_ADDRESS.match(text)
+    if m is None or not 1 <= int(m.group(3)) <= 65535:
+        raise ConfigError(
+            f"'--dask' must be a scheduler address PROTOCOL://HOST:PORT with a port in 1..65535, e.g. "
+            f"tcp://10.0.0.5:8786. Got {address!r}; add the port the scheduler prints when it starts."
+        )
+    return text if m.group(1) else f"tcp://{text}"
+
+
 class DaskExecutor:
     """A Dask distributed cluster: an existing scheduler (``address``) or a new ``LocalCluster``.
 
@@ -205,8 +290,8 @@ class DaskExecutor:
         if local_workers is not None and (isinstance(local_workers, bool) or not isinstance(local_workers, int)
                                           or local_workers < 1):
             raise ConfigError(f"'--dask-local' must be an integer >= 1. Got {local_workers!r}.")
-        if address is not None and not str(address).strip():
-            raise ConfigError("'--dask' needs a scheduler address like tcp://HOST:8786. Got an empty string.")
+        if address is not None:
+            address = check_dask_address(address)
         self.address = address
         self.local_workers = local_workers
         self.processes = processes
@@ -237,9 +322,10 @@ class DaskExecutor:
                         f"check the address or start one with 'dask scheduler'."
                     ) from None
             else:
-                self.cluster = LocalCluster(n_workers=self.local_workers, threads_per_worker=1,
-                                            processes=self.processes, dashboard_address=None,
-                                            silence_logs=logging.CRITICAL)
+                with _children_ignore_sigint():  # Ctrl-C is the parent's: workers stay quiet
+                    self.cluster = LocalCluster(n_workers=self.local_workers, threads_per_worker=1,
+                                                processes=self.processes, dashboard_address=None,
+                                                silence_logs=logging.CRITICAL)
                 self.client = Client(self.cluster, set_as_default=False)
         except BaseException:
             self.close()

@@ -18,7 +18,7 @@ from ..sim.engine import simulate, simulation_network
 from ..sim.progress import progress_bar
 from .grid import SweepContext, point_seed, raw_rows, with_rate
 from .store import (
-    _Assembly, _Parts, _cleanup_root, _config_diff, _inspect_existing, _lock, _n_layers, _write_attrs, _write_static,
+    _Assembly, _Parts, _cleanup_root, _seal, _config_diff, _inspect_existing, _lock, _n_layers, _write_attrs, _write_static,
     _write_summary, config_hash, sweep_config,
 )
 from .summary import summarize, summary_fields
@@ -156,8 +156,8 @@ def run_sweep(ctx: SweepContext, out, net: Network | None = None, labels=None, e
             with contextlib.suppress(OSError):
                 stale.unlink()
         done, broken = parts.scan(N, fields)
-        for b in broken:
-            notes.append(f"discarded unreadable part file '{b}' (its point is recomputed)")
+        for b, why in broken:
+            notes.append(f"discarded corrupted or unreadable part file '{b}' ({why}); its point is recomputed")
             with contextlib.suppress(OSError):
                 b.unlink()
         n_reused = len(done)
@@ -173,6 +173,7 @@ def run_sweep(ctx: SweepContext, out, net: Network | None = None, labels=None, e
         def write_partial():
             with atomic_h5(out) as f:
                 fill(f, "partial", len(done))
+                _seal(f)
 
         try:
             executor.start()
