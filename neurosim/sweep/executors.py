@@ -27,10 +27,7 @@ import contextlib
 import logging
 import os
 import re
-import signal
-import sys
 import tempfile
-import time
 
 from ..errors import ConfigError
 
@@ -105,65 +102,7 @@ class SerialExecutor:
 
 
 # --------------------------------------------------------------------------- worker lifecycle
-#: Seconds between checks of the parent-pid watchdog in worker processes.
-WATCHDOG_INTERVAL_S = 0.5
-_PR_SET_PDEATHSIG = 1
-
-
-def _set_parent_death_signal() -> bool:
-    """Ask Linux to SIGKILL this process when its parent dies (``prctl(PR_SET_PDEATHSIG)``); False elsewhere."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
-    except (OSError, AttributeError):
-        return False
-
-
-def _watch_parent(parent_pid: int, interval_s: float = WATCHDOG_INTERVAL_S):
-    """Daemon thread: exit this process as soon as ``parent_pid`` is no longer its parent (portable fallback)."""
-    import threading
-
-    def watch():
-        while True:
-            if os.getppid() != parent_pid:
-                os._exit(1)
-            time.sleep(interval_s)
-
-    threading.Thread(target=watch, name="neurosim-parent-watchdog", daemon=True).start()
-
-
-def bind_to_parent(parent_pid: int | None = None):
-    """Make the calling (worker) process die with its parent: death signal plus a parent-pid watchdog.
-
-    Also ignores SIGINT: Ctrl-C is the parent's to handle (it stops the workers),
-    so workers do not print tracebacks of their own.
-    """
-    parent_pid = os.getppid() if parent_pid is None else parent_pid
-    with contextlib.suppress(ValueError, OSError):  # not in the main thread
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _set_parent_death_signal()
-    if os.getppid() != parent_pid:  # the parent died before the death signal was armed
-        os._exit(1)
-    _watch_parent(parent_pid)
-
-
-@contextlib.contextmanager
-def _children_ignore_sigint():
-    """Processes started inside the block inherit SIGINT = ignored (the parent's handler is restored after)."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old)
+from .._lifecycle import bind_to_parent, children_bound  # noqa: E402
 
 
 # --------------------------------------------------------------------------- processes
@@ -214,7 +153,7 @@ class ProcessExecutor:
         self._pool = ProcessPoolExecutor(max_workers=min(self.workers, len(indices)),
                                          mp_context=multiprocessing.get_context("spawn"),
                                          initializer=_init_worker, initargs=(fn, ctx, self.threads, os.getpid()))
-        with _children_ignore_sigint():  # workers are started by the first submits
+        with children_bound():  # workers start with the first submits: bound to this process, SIGINT ignored
             futures = [self._pool.submit(_call_worker, i) for i in indices]
         for fut in as_completed(futures):
             yield fut.result()
@@ -324,7 +263,7 @@ class DaskExecutor:
                         f"check the address or start one with 'dask scheduler'."
                     ) from None
             else:
-                with _children_ignore_sigint():  # Ctrl-C is the parent's: workers stay quiet
+                with children_bound():  # Ctrl-C is the parent's: workers stay quiet and die with it
                     self.cluster = LocalCluster(n_workers=self.local_workers, threads_per_worker=1,
                                                 processes=self.processes, dashboard_address=None,
                                                 silence_logs=logging.CRITICAL)
