@@ -132,8 +132,8 @@ def simulate_bytes(sizes, n_inputs: int, n_chips: int, n_specs: int = 1, summari
     return delta * (1 + summaries) + counts + _engine_work(sizes, n_inputs)
 
 
-def stream_chunk_chips(n_inputs: int, n_out: int, target_bytes: int = 64 * 2**20) -> int:
-    """Chips per chunk of a streamed run: about ``target_bytes`` of Δ per chunk (at least one chip)."""
+def stream_chunk_chips(n_inputs: int, n_out: int, target_bytes: int = 16 * 2**20) -> int:
+    """Chips per chunk of a streamed run: about ``target_bytes`` (16 MB) of Δ per chunk (at least one chip)."""
     return max(1, int(target_bytes // max(1, n_inputs * n_out * F8)))
 
 

@@ -28,7 +28,7 @@ def simulate_stream(target, x, faults, n_chips: int, seed=None, threads=None, ch
     """Yield ``(first_chip, SimResult)`` for consecutive chunks of chips of one run.
 
     Same arguments as :func:`~neurosim.sim.simulate` plus ``chunk_chips`` (default:
-    about 64 MB of Δ per chunk). ``seed=None`` draws one entropy for the whole run.
+    about 16 MB of Δ per chunk). ``seed=None`` draws one entropy for the whole run.
     """
     from .._validate import integer
 
