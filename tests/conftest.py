@@ -50,3 +50,18 @@ def small_net(rng):
 def tiny_net(rng):
     """3-3-2 tanh network."""
     return random_net(rng, [3, 3, 2], "tanh")
+
+
+#: Why torch-backed tests skip off Python 3.11 (printed by ``-rs``); on 3.11 torch is part of the dev extra.
+TORCH_SKIP_REASON = "torch 2.13.0 has a CPU wheel here for Python 3.11 only; torch-backed tests run on 3.11"
+
+
+def need_torch():
+    """``torch`` for a torch-backed test: skipped with :data:`TORCH_SKIP_REASON` off 3.11, an error if missing on 3.11."""
+    import sys
+
+    if sys.version_info[:2] != (3, 11):
+        pytest.skip(TORCH_SKIP_REASON)
+    import torch  # the dev extra installs it on 3.11: missing is a CI bug, not a skip
+
+    return torch

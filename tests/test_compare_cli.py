@@ -30,7 +30,7 @@ def test_compare_json_on_mapping_with_core_faults(tmp_path, capsys):
                                  "--fault", "synapse:transient:0.01", "--chips", 20, "--limit", 20, "--json",
                                  "-o", tmp_path / "c"], capsys)
     assert code == 0, err
-    data = strict_json(stdout)
+    data = strict_json(stdout)["result"]
     assert data["comparison"]["uncovered"] == ["core:transient:0.05"]
     assert [r["name"] for r in data["comparison"]["rows"]] == ["synapse"]
 
@@ -65,7 +65,7 @@ def test_bounds_command_matches_library(tmp_path, capsys):
     code, stdout, err = run_cli(["bounds", DIGITS, "--p", 0.02, "--layer", 1, "--p", 0.01, "--layer", 0,
                                  "--limit", 30, "--json", "-o", out], capsys)
     assert code == 0, err
-    summary = strict_json(stdout)
+    summary = strict_json(stdout)["result"]
     net = ns.load_network(DIGITS)
     x, _ = ns.io.load_bundled_data(DIGITS)
     ref = ns.analysis.bounds(net, x[:30], {1: 0.02, 0: 0.01})

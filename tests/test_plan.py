@@ -256,7 +256,7 @@ def test_check_passes_on_fresh_plan(plan_dir, capsys):
     out = capsys.readouterr().out
     assert "reproduced exactly" in out and "is valid" in out
     assert main(["plan", "--check", str(plan_dir), "--json", "--no-rerun"]) == 0
-    rep = json.loads(capsys.readouterr().out)
+    rep = json.loads(capsys.readouterr().out)["result"]
     assert rep["ok"] and rep["problems"] == []
 
 
@@ -377,6 +377,6 @@ def test_refuses_non_empty_plan_dir(tmp_path, capsys):
 def test_json_output_is_the_plan(tmp_path, capsys):
     out = tmp_path / "plan"
     assert main(["plan", str(DIGITS), *FAST, "--chips", "100", "--groups", "20", "--json", "-o", str(out)]) == 0
-    doc = json.loads(capsys.readouterr().out)
+    doc = json.loads(capsys.readouterr().out)["result"]
     assert doc == json.loads((out / JSON_NAME).read_text(encoding="utf-8"))
     assert sorted(p.name for p in out.iterdir()) == sorted([JSON_NAME, H5_NAME])

@@ -241,7 +241,7 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path, capsys):
     assert d.status == "partial" and d.complete.sum() < d.n_points
     # resume with the same command
     assert main(argv) == 0
-    info = json.loads(capsys.readouterr().out)
+    info = json.loads(capsys.readouterr().out)["result"]
     assert info["n_reused"] >= 3 and info["n_reused"] + info["n_computed"] == 60
     assert not parts_root.exists()
     ref = tmp_path / "ref.h5"
@@ -314,7 +314,7 @@ def test_different_configuration_is_refused_then_forced(tmp_path, capsys):
     before = digest(out)
     # same command again: nothing to do, file untouched
     assert main(sweep_cli(out=out)) == 0
-    assert json.loads(capsys.readouterr().out)["n_computed"] == 0 and digest(out) == before
+    assert json.loads(capsys.readouterr().out)["result"]["n_computed"] == 0 and digest(out) == before
     # other rates: refused with one line, file intact
     assert main(sweep_cli(out=out, rates="1e-2,0.2")) == 2
     err = capsys.readouterr().err.strip()
@@ -323,7 +323,7 @@ def test_different_configuration_is_refused_then_forced(tmp_path, capsys):
     # --force: replaced once the new sweep is complete
     assert main(sweep_cli("--force", out=out, rates="1e-2,0.2")) == 0
     captured = capsys.readouterr()
-    assert json.loads(captured.out)["replaced_previous"] and "replaced" in captured.err
+    assert json.loads(captured.out)["result"]["replaced_previous"] and "replaced" in captured.err
     d = S.load_sweep(out)
     assert list(d.rates) == [1e-2, 0.2] and d.status == "complete"
 
@@ -406,7 +406,7 @@ def test_faults_toml_without_rates(tmp_path, capsys):
                     '[[fault]]\nsite = "synapse"\nmode = "transient"\nrate = 0.5\n')
     out = tmp_path / "s.h5"
     assert main(sweep_cli("--faults", str(toml), out=out, faults=("neuron:transient",))) == 0
-    info = json.loads(capsys.readouterr().out)
+    info = json.loads(capsys.readouterr().out)["result"]
     assert info["grid"]["faults"] == ["neuron:transient", "neuron:permanent:layers=1", "synapse:transient"]
     toml.write_text("[[fault]]\nsite = \"neuron\"\nmode = \"sometimes\"\n")
     assert main(sweep_cli("--faults", str(toml), out=tmp_path / "t.h5")) == 2
@@ -430,7 +430,7 @@ def test_report_writes_pngs_and_summary(tmp_path, capsys):
     capsys.readouterr()
     rep = tmp_path / "rep"
     assert main(["report", str(out), "-o", str(rep), "--json"]) == 0
-    info = json.loads(capsys.readouterr().out)
+    info = json.loads(capsys.readouterr().out)["result"]
     names = sorted(Path(f).name for f in info["figures"])
     assert names == sorted([
         "error_p0_s0_neuron-transient.png", "error_p0_s1_neuron-permanent-layers-1.png",

@@ -1,6 +1,10 @@
 """Chip profiles: frozen, validated descriptions of a neuromorphic chip.
 
-Profiles are data: one TOML file per chip in ``hwprofiles/``. A file has the
+Profiles are data: one TOML file per chip, shipped as package data in
+``neurosim/chip/profiles/`` (read with :mod:`importlib.resources`, so names work
+from any install) and optionally in user folders named by the environment
+variable ``NEUROSIM_PROFILE_PATH`` (``os.pathsep``-separated; they take
+precedence over shipped names). A file has the
 tables ``[chip]``, ``[core]``, ``[synapse]`` and optionally ``[faults]``
 (literature fault rates, for reference and for ``rate=profile`` fault specs) and
 ``[sources]`` (one citation per number). See ``docs/profiles.md``.
@@ -8,6 +12,8 @@ tables ``[chip]``, ``[core]``, ``[synapse]`` and optionally ``[faults]``
 from __future__ import annotations
 
 import dataclasses
+import importlib.resources
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +21,10 @@ from pathlib import Path
 from ..errors import ConfigError, FileFormatError
 from .quantize import SCALE_RULES
 
-PROFILE_DIR = Path(__file__).resolve().parents[2] / "hwprofiles"
+PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
+"""Shipped profiles on disk (for a zip import use :func:`profile_sources`)."""
+PROFILE_PATH_ENV = "NEUROSIM_PROFILE_PATH"
+"""Environment variable: folders of user profiles, ``os.pathsep``-separated."""
 SCALINGS = ("per_tile", "per_layer")
 
 
@@ -149,30 +158,82 @@ def profile_from_dict(data: dict, where: str = "<dict>", path: str = "") -> Chip
     )
 
 
+def _user_dirs() -> list[Path]:
+    raw = os.environ.get(PROFILE_PATH_ENV, "")
+    dirs = [Path(d).expanduser() for d in raw.split(os.pathsep) if d.strip()]
+    for d in dirs:
+        if not d.is_dir():
+            raise ConfigError(
+                f"{PROFILE_PATH_ENV} names '{d}', which is not a folder; "
+                f"set {PROFILE_PATH_ENV} to existing folders separated by '{os.pathsep}' or unset it."
+            )
+    return dirs
+
+
+def _shipped():
+    """``{name: Traversable}`` of the profiles shipped inside the package."""
+    root = importlib.resources.files("neurosim.chip") / "profiles"
+    return {e.name[:-5]: e for e in root.iterdir() if e.name.endswith(".toml") and e.is_file()}
+
+
+def profile_sources() -> list[dict]:
+    """Every profile findable by name: ``{"name", "source", "path", "shadows"}``.
+
+    ``source`` is ``"user"`` (a folder of ``NEUROSIM_PROFILE_PATH``) or ``"shipped"``
+    (package data); a user profile with a shipped name wins and lists the
+    shipped one in ``shadows``. Sorted by name.
+    """
+    found: dict[str, dict] = {}
+    for d in _user_dirs():
+        for f in sorted(d.glob("*.toml")):
+            found.setdefault(f.stem, {"name": f.stem, "source": "user", "path": str(f), "shadows": None})
+    for name, res in _shipped().items():
+        if name in found:
+            found[name]["shadows"] = str(res)
+        else:
+            found[name] = {"name": name, "source": "shipped", "path": str(res), "shadows": None}
+    return [found[k] for k in sorted(found)]
+
+
 def list_profiles() -> list[str]:
-    """Names of the shipped profiles (``hwprofiles/*.toml``)."""
-    return sorted(p.stem for p in PROFILE_DIR.glob("*.toml"))
+    """Names usable as ``--profile NAME``: user folders (``NEUROSIM_PROFILE_PATH``) and shipped ones."""
+    return [e["name"] for e in profile_sources()]
 
 
 def load_profile(name_or_path) -> ChipProfile:
-    """Load a shipped profile by name, or any profile TOML file by path."""
+    """Load a profile by name (user folders first, then shipped) or any profile TOML file by path."""
     if isinstance(name_or_path, ChipProfile):
         return name_or_path
     s = str(name_or_path)
     p = Path(s)
     if p.suffix.lower() != ".toml" and not p.exists():
-        cand = PROFILE_DIR / f"{s}.toml"
-        if not cand.exists():
+        for d in _user_dirs():
+            if (d / f"{s}.toml").is_file():
+                return _load_file(d / f"{s}.toml")
+        res = _shipped().get(s)
+        if res is None:
             raise ConfigError(
-                f"Unknown profile {s!r}; use one of {', '.join(list_profiles())} or a path to a .toml file."
+                f"Unknown profile {s!r}; use one of {', '.join(list_profiles())} or a path to a .toml file"
+                f" (or add a folder of profiles to {PROFILE_PATH_ENV}).",
+                parameter="profile", fix=f"use one of {', '.join(list_profiles())} or a path to a .toml file",
             )
-        p = cand
+        return _parse(res.read_text(encoding="utf-8"), str(res))
     if not p.is_file():
         raise FileFormatError(f"Profile file not found: '{p}'. Check the path or use a shipped profile name.")
+    return _load_file(p)
+
+
+def _load_file(p: Path) -> ChipProfile:
     try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"Profile '{p}' is not valid TOML: {exc}. Fix the file syntax.") from None
+        text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise ConfigError(f"Profile '{p}' is not a UTF-8 text file; pass a .toml profile.") from None
-    return profile_from_dict(data, where=f"'{p}'", path=str(p))
+    return _parse(text, str(p))
+
+
+def _parse(text: str, where: str) -> ChipProfile:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"Profile '{where}' is not valid TOML: {exc}. Fix the file syntax.") from None
+    return profile_from_dict(data, where=f"'{where}'", path=where)

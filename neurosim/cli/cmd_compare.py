@@ -4,23 +4,27 @@ from __future__ import annotations
 from ..errors import ConfigError
 from ..io.h5util import atomic_dir, check_new_dir
 from .cmd_simulate import add_fault_args, parse_faults
-from .common import add_model_inputs, dump_json, load_inputs, load_target, progress_bar, table
+from .common import (add_chips, add_figure_options, add_json, add_model_inputs, add_output, add_progress, add_seed,
+                     dump_json, load_inputs, load_model, load_target, print_json, progress_bar, table)
 
 
 def add_parser(sub):
     p = sub.add_parser("compare", help="simulate faults and compare the error distribution with b1..b4")
     add_model_inputs(p)
     add_fault_args(p)
-    p.add_argument("--chips", type=int, default=200, help="chip instances (default 200)")
+    add_chips(p, "compare")
     p.add_argument("--eps", type=float, default=None, help="tail threshold ε (default: 90%% quantile of |Δ|)")
-    p.add_argument("--confidence", type=float, default=0.95)
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--confidence", type=float, default=0.95,
+                   help="confidence level of every interval, in (0, 1) (default 0.95)")
+    p.add_argument("--threads", type=int, default=None, help="worker threads (results do not depend on it)")
     p.add_argument("--input-index", type=int, default=None, help="input shown in the histogram (default: largest spread)")
     p.add_argument("--output-index", type=int, default=None, help="output shown in the histogram")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", action="store_true")
-    p.add_argument("-o", "--output", metavar="DIR", required=True,
-                   help="folder for compare.png and compare.json (created; must not exist or be empty)")
+    add_figure_options(p)
+    add_progress(p)
+    add_seed(p)
+    add_json(p)
+    add_output(p, "dir", "receives compare.<format>, compare.csv and compare.json (created; must not exist or be "
+                         "empty)", required=True)
     p.set_defaults(func=run)
 
 
@@ -32,16 +36,16 @@ def _fmt(v, pct=False):
 
 def run(args):
     from ..analysis.compare import compare, predictions_for
-    from ..analysis.plots import compare_figure
-    from ..io import load_network
+    from ..plot import check_format, compare_figure, spec_text
     from ..sim import simulate
 
+    fmt, dpi = check_format(args.fig_format, args.dpi)
     out = check_new_dir(args.output)
     if args.eps is not None and not args.eps > 0:
         raise ConfigError(f"'--eps' must be > 0. Got {args.eps}.")
     if args.chips < 2:
         raise ConfigError(f"'--chips' must be >= 2 to estimate a distribution. Got {args.chips}.")
-    net = load_network(args.model)
+    net, _ = load_model(args.model)
     x, labels = load_inputs(args, net)
     net, mapping = load_target(args, x_sample=x)
     specs = parse_faults(args, mapping.profile if mapping is not None else None)
@@ -50,7 +54,7 @@ def run(args):
         if idx is not None and not 0 <= idx < n:
             raise ConfigError(f"'{name}' must be in [0, {n - 1}]. Got {idx}.")
     preds = predictions_for(target_net, x, specs)
-    with progress_bar(args.chips * x.shape[0], "simulate") as bar:
+    with progress_bar(args.chips * x.shape[0], "simulate", enabled=args.progress) as bar:
         res = simulate(mapping or net, x, specs, n_chips=args.chips, seed=args.seed, threads=args.threads,
                        progress=bar.update, labels=labels)
     from .cmd_simulate import summarize
@@ -62,12 +66,13 @@ def run(args):
             "simulation": summarize(res, args.confidence)}
     with atomic_dir(out) as tmp:
         title = (f"{net.name} on {mapping.profile.name if mapping else 'float network'}: "
-                 + ", ".join(s.to_text() for s in specs) + f" ({args.chips} chips)")
-        i, o = compare_figure(res.delta, preds, tmp / "compare.png", args.input_index, args.output_index, title)
-        data["figure"] = {"file": "compare.png", "input_index": int(i), "output_index": int(o)}
+                 + ", ".join(spec_text(s) for s in specs) + f" ({args.chips} chips)")
+        i, o = compare_figure(res.delta, preds, tmp / f"compare.{fmt}", args.input_index, args.output_index, title,
+                              dpi=dpi)
+        data["figure"] = {"file": f"compare.{fmt}", "csv": "compare.csv", "input_index": int(i), "output_index": int(o)}
         (tmp / "compare.json").write_text(dump_json(data) + "\n")
     if args.json:
-        print(dump_json(data))
+        print_json(args, data, profile=data["profile"], seed=res.seed)
         return 0
     e = cmp.empirical_tail
     print(f"{cmp.n_chips} chips x {cmp.n_inputs} inputs; faults: " + ", ".join(s.to_text() for s in specs))
@@ -83,5 +88,5 @@ def run(args):
           f"{e['lo']:.4g}-{e['hi']:.4g}, {e['n']} samples)")
     if cmp.uncovered:
         print("not covered by any bound: " + ", ".join(cmp.uncovered))
-    print(f"wrote {out / 'compare.png'} and {out / 'compare.json'}")
+    print(f"wrote {out / data['figure']['file']}, {out / 'compare.csv'} and {out / 'compare.json'}")
     return 0

@@ -3,33 +3,30 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import (add_common, check_limit, check_output_path, dump_json, load_inputs, load_target, table,
-                     write_text_atomic)
+from ..errors import ConfigError
+from .common import (add_json, add_model_inputs, add_output, bundled_data, check_limit, check_output_path, dump_json,
+                     load_inputs, load_model, load_target, print_json, table, write_text_atomic)
 
 
 def add_parser(sub):
     p = sub.add_parser("map", help="map a network onto a chip profile (tiles, cores, utilisation, quantisation)")
-    add_common(p, output_help="write the mapping report as JSON (.json) or the mapping as HDF5 (.h5)")
-    p.add_argument("model", help="network file (neurosim HDF5)")
-    p.add_argument("--profile", required=True, help="profile name or .toml path")
-    p.add_argument("--max-chips", type=int, default=None, help="allow spreading over this many chips")
-    p.add_argument("--inputs", default=None, help="inputs .npy for the output-deviation report")
-    p.add_argument("--dataset", choices=["digits", "bundled"], default=None)
-    p.add_argument("--limit", type=int, default=None)
+    add_model_inputs(p)
+    add_json(p)
+    add_output(p, "file", "the mapping report as JSON (FILE.json) or the mapping itself as HDF5 (FILE.h5), which "
+                          "every command accepts in place of MODEL")
     p.set_defaults(func=run)
 
 
 def run(args):
-    from ..io import load_network
-
     out = check_output_path(args.output)
-    net = load_network(args.model)
+    net, saved = load_model(args.model)
+    if saved is None and not args.profile:
+        raise ConfigError("'--profile' is required to map a network: e.g. --profile rram (see 'neurosim profiles').",
+                          parameter="--profile", fix="add --profile NAME, e.g. --profile rram")
     if args.inputs or args.dataset:
         x, labels = load_inputs(args, net)
     else:
-        from ..io import load_bundled_data
-
-        x, labels = load_bundled_data(args.model)
+        x, labels = bundled_data(args.model)
         if x is not None:  # bundled data: apply --limit through the common loader
             x, labels = load_inputs(args, net)
         elif args.limit is not None:
@@ -44,11 +41,11 @@ def run(args):
         if out.suffix.lower() in (".h5", ".hdf5"):
             from ..io.mapping_io import save_mapping
 
-            save_mapping(m, out)
+            save_mapping(m, out, data=(x, labels))
         else:
             write_text_atomic(out, dump_json(s) + "\n")
     if args.json:
-        print(dump_json(s))
+        print_json(args, s, profile=m.profile.name, seed=None)
         return 0
     print(f"{net.name} {list(net.sizes)} on '{m.profile.name}': {s['tiles']} tiles on {s['cores_used']} "
           f"of {s['cores_available']} cores ({s['chips_used']} chip(s)), "

@@ -12,7 +12,8 @@ import sys
 from .. import _validate as V
 from ..errors import ConfigError
 from .cmd_simulate import add_fault_args, parse_faults
-from .common import dump_json, load_inputs, progress_bar, table
+from .common import (CHIPS_DEFAULTS, MODEL_HELP, add_inputs, add_progress, dump_json, load_inputs, load_model,
+                     print_json, progress_bar, table)
 
 
 def add_parser(sub):
@@ -24,19 +25,16 @@ def add_parser(sub):
                     "PLAN_DIR/plan.h5 (format: docs/plan-format.md). '--check PLAN_DIR' validates a plan and re-runs "
                     "its verification.")
     p.add_argument("model", nargs="?", default=None,
-                   help="network file (neurosim HDF5, e.g. examples/digits_mlp.h5); with --check: optional path of the "
-                        "model to compare with the plan's hash")
+                   help=MODEL_HELP + "; with --check: optional path of the model to compare with the plan's hash")
     p.add_argument("--check", metavar="PLAN_DIR", default=None,
                    help="validate PLAN_DIR (schema, digests, hashes, R, mapping) and re-run its verification")
     p.add_argument("--no-rerun", dest="rerun", action="store_false",
                    help="with --check: skip re-running the verification simulation")
-    p.add_argument("--profile", default=None, help="chip profile name (see 'neurosim profiles') or a .toml path (required)")
+    p.add_argument("--profile", default=None,
+                   help="chip profile name (see 'neurosim profiles') or a .toml path (required unless MODEL is a saved "
+                        "mapping)")
     p.add_argument("--max-chips", type=int, default=None, help="allow one replica's mapping to spread over this many chips")
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--inputs", metavar="FILE.npy", default=None, help="evaluation inputs (n, n_in) as .npy")
-    g.add_argument("--dataset", choices=["digits", "bundled"], default=None,
-                   help="'digits': scikit-learn's 8x8 digits scaled to [0,1]; 'bundled' (default): data stored in the model file")
-    p.add_argument("--limit", type=int, default=None, help="use only the first N inputs")
+    add_inputs(p)
     add_fault_args(p)
     p.add_argument("--eps", type=float, default=None,
                    help="a copy fails on an input when ||y_copy - y_clean||_inf > EPS (output units; required)")
@@ -47,9 +45,10 @@ def add_parser(sub):
                    help="tail model that chooses R: 'componentwise' (default; exact per output and direction, union "
                         "bound over them) or 'copywise' (the median fails only if half the copies fail; looser); both "
                         "are reported")
-    p.add_argument("--chips", type=int, default=1000,
-                   help="independent chips simulated to estimate q (default 1000); more chips tighten the upper limits "
-                        "and lower R towards its point-estimate value")
+    p.add_argument("--chips", type=int, default=CHIPS_DEFAULTS["plan"][0],
+                   help=f"independent chips simulated to estimate q (default {CHIPS_DEFAULTS['plan'][0]}: "
+                        f"{CHIPS_DEFAULTS['plan'][1]}); more chips tighten the upper limits and lower R towards its "
+                        "point-estimate value")
     p.add_argument("--groups", type=int, default=None,
                    help="replica groups simulated by the verification (default: about 1000 chips, 20 to 200 groups)")
     p.add_argument("--common-cause", dest="common_cause", type=float, default=None, metavar="F",
@@ -57,9 +56,13 @@ def add_parser(sub):
                         "(same wafer/lot); the marginal fault rate per site is unchanged")
     p.add_argument("--threads", type=int, default=None, help="worker threads (results do not depend on it)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0); same seed, same plan")
-    p.add_argument("--json", action="store_true", help="print the plan (or the check report) as JSON to stdout")
+    add_progress(p)
+    p.add_argument("--json", action="store_true",
+                   help="print the plan (or the check report) as one JSON object to stdout (envelope: command, "
+                        "neurosim_version, model, profile, seed, result); errors too are JSON then")
     p.add_argument("-o", "--output", metavar="PLAN_DIR", default=None,
-                   help="plan folder to create (must not exist or be empty); receives plan.json and plan.h5")
+                   help="output folder: the plan folder to create (must not exist or be empty); receives plan.json and "
+                        "plan.h5")
     p.set_defaults(func=run)
 
 
@@ -70,7 +73,7 @@ def _validate(args):
                           "(or neurosim plan --check PLAN_DIR).")
     if args.output is None:
         raise ConfigError("'-o PLAN_DIR' is required: the folder that receives plan.json and plan.h5.")
-    if not args.profile:
+    if not args.profile and load_model_kind(args.model) != "mapping":
         raise ConfigError("'--profile' is required: a plan is per chip profile (see 'neurosim profiles'), e.g. --profile rram.")
     V.positive(args.eps, "--eps", "output error threshold", "--eps 4")
     V.open_unit(args.delta, "--delta", "target failure probability of the median", "--delta 1e-3")
@@ -85,12 +88,18 @@ def _validate(args):
         V.integer(args.threads, "--threads", 1, "numba/BLAS threads")
 
 
+def load_model_kind(path):
+    from .common import model_kind
+
+    return model_kind(path)
+
+
 @contextlib.contextmanager
-def _bars():
+def _bars(enabled=None):
     opened = []
 
     def factory(name, total):
-        bar = progress_bar(total, name)
+        bar = progress_bar(total, name, enabled=enabled)
         opened.append(bar)
         return bar.update
 
@@ -106,25 +115,30 @@ def run(args):
         return _run_check(args)
     from ..plan import build_plan
     from ..chip import load_profile, map_network
-    from ..io import load_network
     from ..plan.files import check_output_dir, model_info, write_plan
 
     _validate(args)
     out = check_output_dir(args.output)
-    profile = load_profile(args.profile)
-    net = load_network(args.model)
+    net, saved = load_model(args.model)
     x, labels = load_inputs(args, net)
-    mapping = map_network(net, profile, max_chips=args.max_chips, x_sample=x)
+    if saved is not None:
+        from .common import _check_profile_vs_mapping
+
+        _check_profile_vs_mapping(args, saved)
+        mapping, profile = saved, saved.profile
+    else:
+        profile = load_profile(args.profile)
+        mapping = map_network(net, profile, max_chips=args.max_chips, x_sample=x)
     specs = parse_faults(args, profile)
     source = args.inputs or (args.dataset or "bundled")
-    with _bars() as factory:
+    with _bars(args.progress) as factory:
         plan = build_plan(mapping, x, specs, args.eps, args.delta, confidence=args.confidence, chips=args.chips,
                           groups=args.groups, common_cause=args.common_cause, seed=args.seed, labels=labels,
                           threads=args.threads, progress=factory, model_info=model_info(args.model, net),
                           input_source=str(source), rule=args.rule)
     doc = write_plan(plan, out)
     if args.json:
-        print(dump_json(doc))
+        print_json(args, doc, profile=profile.name, seed=args.seed)
     else:
         _print_plan(doc, out)
     ver = doc["verification"]["independent"]
@@ -228,10 +242,10 @@ def _run_check(args):
 
     if args.output is not None:
         raise ConfigError("'--check' writes nothing; remove -o.")
-    with _bars() as factory:
+    with _bars(args.progress) as factory:
         rep = check_plan(args.check, rerun=args.rerun, model=args.model, threads=args.threads, progress=factory)
     if args.json:
-        print(dump_json(rep.to_dict()))
+        print_json(args, rep.to_dict(), **_plan_ids(args.check))
     else:
         for c in rep.checks:
             print(f"{'ok  ' if c['ok'] else 'FAIL'}  {c['check']}: {c['detail']}")
@@ -244,3 +258,15 @@ def _run_check(args):
     if not args.json:
         print(f"plan '{args.check}' is valid")
     return 0
+
+
+def _plan_ids(plan_dir) -> dict:
+    """Model, profile and seed recorded in a plan folder's plan.json (for the --check envelope)."""
+    import json
+    from pathlib import Path
+
+    try:
+        doc = json.loads((Path(plan_dir) / "plan.json").read_text(encoding="utf-8"))
+        return {"model": doc["model"].get("path"), "profile": doc["profile"]["name"], "seed": doc["seed"]}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}

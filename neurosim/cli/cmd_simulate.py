@@ -3,15 +3,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import (add_common, add_max_memory, add_model_inputs, check_output_path, dump_json, load_inputs, load_target,
-                     progress_bar, table)
+from .common import (add_chips, add_common, add_max_memory, add_model_inputs, add_progress, check_output_path,
+                     dump_json, load_inputs, load_model, load_target, print_json, progress_bar, table)
 
 
 def add_fault_args(p):
     p.add_argument("--fault", action="append", default=[], metavar="SPEC",
                    help="SITE:MODE:RATE[:KEY=VALUE...], e.g. synapse:transient:1e-3, "
                         "neuron:permanent:0.01:layers=0,1, core:intermittent:0.05:p_on=0.1:p_off=0.5 (repeatable)")
-    p.add_argument("--faults", metavar="FILE.toml", default=None, help="fault specs as [[fault]] tables")
+    p.add_argument("--faults", metavar="FILE.toml", default=None,
+                   help="more fault specs as [[fault]] tables (keys site, mode, rate, layers, value, p_on/p_off or "
+                        "burst/duty, group; see docs/faults.md)")
 
 
 def parse_faults(args, profile=None):
@@ -20,7 +22,7 @@ def parse_faults(args, profile=None):
 
     specs = [parse_fault(s, profile=profile) for s in args.fault]
     if args.faults:
-        specs += load_faults_toml(args.faults)
+        specs += load_faults_toml(args.faults, profile=profile)
     if not specs:
         raise ConfigError("No fault given: pass at least one --fault SITE:MODE:RATE (e.g. synapse:transient:1e-3) or --faults FILE.toml.")
     return specs
@@ -30,11 +32,13 @@ def add_parser(sub):
     p = sub.add_parser("simulate", help="simulate faulty chips and summarise the output error")
     add_model_inputs(p)
     add_fault_args(p)
-    p.add_argument("--chips", type=int, default=10, help="chip instances (default 10)")
+    add_chips(p, "simulate")
     p.add_argument("--threads", type=int, default=None, help="worker threads (results do not depend on it)")
     p.add_argument("--confidence", type=float, default=0.95, help="confidence level of intervals (default 0.95)")
     add_max_memory(p)
-    add_common(p, output_help="write the full result (delta, clean, fault counts, configuration) to FILE.h5")
+    add_progress(p)
+    add_common(p, output_help="the full result (delta, clean, fault counts, configuration) as HDF5 (FILE.h5)",
+               output_metavar="FILE.h5")
     p.set_defaults(func=run)
 
 
@@ -48,13 +52,11 @@ def summarize(res, confidence=0.95) -> dict:
 
 
 def run(args):
-    from .._paths import check_output
     from .._resources import check_memory, limit_memory, streamed_simulate_bytes
-    from ..io import load_network
     from ..sim.stream import run_streamed
 
     out = check_output_path(args.output)
-    net = load_network(args.model)
+    net, _ = load_model(args.model)
     x, labels = load_inputs(args, net)
     net, mapping = load_target(args, x_sample=x)
     specs = parse_faults(args, mapping.profile if mapping is not None else None)
@@ -66,8 +68,8 @@ def run(args):
         check_memory(streamed_simulate_bytes(sizes, x.shape[0], chips, len(specs)),
                      f"simulate --chips {chips} on {x.shape[0]} inputs", "use fewer --chips or --limit")
     if out is not None:  # Δ is written uncompressed-size-bounded: 8 bytes per value at worst
-        check_output(out, "file", estimate_bytes=8.0 * chips * x.shape[0] * sizes[-1])
-    with progress_bar(chips * x.shape[0], "simulate") as bar:
+        check_output_path(out, estimate_bytes=8.0 * chips * x.shape[0] * sizes[-1])
+    with progress_bar(chips * x.shape[0], "simulate", enabled=args.progress) as bar:
         s = run_streamed(mapping or net, x, specs, chips, seed=args.seed, threads=args.threads, out=out,
                          labels=labels, progress=bar.update, confidence=args.confidence,
                          extra={"command": "simulate", "model": str(args.model)})
@@ -77,7 +79,7 @@ def run(args):
         print(f"neurosim simulate: warning: {s['non_finite']} faulty output values are not finite (inf/NaN); "
               "the statistics below include them", file=sys.stderr)
     if args.json:
-        print(dump_json(s))
+        print_json(args, s, profile=mapping.profile.name if mapping is not None else None, seed=s["seed"])
         return 0
     target = f"'{mapping.profile.name}' mapping" if mapping is not None else "float network"
     print(f"{chips} chips x {x.shape[0]} inputs on the {target}, seed {s['seed']}; faults: "

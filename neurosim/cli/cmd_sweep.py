@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import add_common, dump_json, load_inputs
+from .common import (MODEL_HELP, add_chips, add_common, add_inputs, add_progress, dump_json, load_inputs, load_model,
+                     print_json)
 
 
 def add_parser(sub):
@@ -12,8 +13,8 @@ def add_parser(sub):
         "sweep", help="sweep fault rates over a grid of fault specs (x profiles); resumable HDF5 output",
         description="Run the engine at every (profile, fault spec, rate) point and store summary statistics and raw "
                     "output errors in one HDF5 file. Re-running the same command resumes a killed sweep.")
-    add_common(p, output_help="sweep file to write or resume (HDF5, required)")
-    p.add_argument("model", help="network file (neurosim HDF5, e.g. examples/digits_mlp.h5)")
+    add_common(p, output_help="the sweep file to write or resume (HDF5, FILE.h5; required)", output_metavar="FILE.h5")
+    p.add_argument("model", help=MODEL_HELP)
     p.add_argument("--profile", action="append", default=None, metavar="P",
                    help="chip profile (name or .toml); repeat for several; none = the float network")
     p.add_argument("--max-chips", type=int, default=None, help="allow the mapping to spread over this many chips")
@@ -22,12 +23,8 @@ def add_parser(sub):
     p.add_argument("--faults", metavar="FILE.toml", default=None, help="more fault specs as [[fault]] tables (site, mode, optional layers/params; rate ignored)")
     p.add_argument("--rates", required=True,
                    help="LO:HI:N (N log-spaced rates from LO to HI) or a comma list, e.g. 1e-4:1e-1:13")
-    p.add_argument("--chips", type=int, default=10, help="chip instances per grid point (default 10)")
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--inputs", metavar="FILE.npy", default=None, help="inputs (n, n_in) as .npy")
-    g.add_argument("--dataset", choices=["digits", "bundled"], default=None,
-                   help="'digits': scikit-learn's 8x8 digits in [0,1]; 'bundled' (default): the model file's data")
-    p.add_argument("--limit", type=int, default=None, help="use only the first N inputs")
+    add_chips(p, "sweep")
+    add_inputs(p)
     ex = p.add_mutually_exclusive_group()
     ex.add_argument("--workers", type=int, default=None, metavar="W",
                     help="local worker processes (default: 1 = run in this process)")
@@ -41,15 +38,13 @@ def add_parser(sub):
                    help="keep raw Δ for K random (chip, input) rows per point (default: all; 0 = none)")
     p.add_argument("--force", action="store_true",
                    help="replace an existing sweep file of another configuration (only once the new sweep completes)")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="progress bar on stderr (default: when stderr is a terminal)")
+    add_progress(p)
     p.set_defaults(func=run)
 
 
 def run(args):
     from .. import _validate
     from ..errors import ConfigError
-    from ..io import load_network
     from ..sweep.executors import make_executor
     from ..sweep import build_context, load_sweep_faults, parse_rates, run_sweep, spec_key
 
@@ -64,9 +59,12 @@ def run(args):
     if args.threads is not None:
         _validate.integer(args.threads, "--threads", 1, "numba/BLAS threads per worker")
     executor = make_executor(workers=args.workers, dask=args.dask, dask_local=args.dask_local, threads=args.threads)
-    net = load_network(args.model)
+    net, saved = load_model(args.model)
+    profiles = tuple(args.profile or (None,))
+    if saved is not None:
+        profiles = (_mapping_profile(args, saved),)
     x, labels = load_inputs(args, net)
-    ctx = build_context(net, x, profiles=tuple(args.profile or (None,)), faults=faults, rates=rates,
+    ctx = build_context(net, x, profiles=profiles, faults=faults, rates=rates,
                         n_chips=args.chips, seed=args.seed, raw_samples=args.raw_samples, max_chips=args.max_chips)
     out = run_sweep(ctx, args.output, net=net, labels=labels, executor=executor, force=args.force,
                     progress=args.progress)
@@ -77,7 +75,7 @@ def run(args):
     info.update(grid={"profiles": [p or "float" for p in g.profiles], "faults": [spec_key(s) for s in g.specs],
                       "rates": list(g.rates)}, n_chips=ctx.n_chips, n_inputs=ctx.n_inputs, seed=ctx.seed)
     if args.json:
-        print(dump_json(info))
+        print_json(args, info, profile=[p or "float" for p in g.profiles], seed=ctx.seed)
         return 0
     shape = f"{len(g.profiles)} profile(s) x {len(g.specs)} spec(s) x {len(g.rates)} rate(s)"
     if out.n_computed == 0 and out.n_reused == out.n_points:
@@ -87,3 +85,22 @@ def run(args):
               f"{out.n_computed} computed, {out.n_reused} reused, {out.elapsed_s:.1f} s on {out.executor}")
     return 0
 
+
+
+def _mapping_profile(args, saved):
+    """The profile of a saved mapping, as a name or path the sweep file can record and resume from."""
+    from ..chip import load_profile
+    from ..errors import ConfigError
+    from .common import _check_profile_vs_mapping
+
+    _check_profile_vs_mapping(args, saved)
+    want = {k: v for k, v in saved.profile.to_dict().items() if k != "path"}
+    for cand in (saved.profile.name, saved.profile.path):
+        try:
+            got = load_profile(cand)
+        except Exception:  # noqa: BLE001 - not findable under this name: try the next
+            continue
+        if {k: v for k, v in got.to_dict().items() if k != "path"} == want:
+            return cand
+    raise ConfigError(f"The profile '{saved.profile.name}' of the saved mapping '{args.model}' is not findable by name "
+                      "or path (or has changed); sweep the network file with --profile PATH.toml instead.")

@@ -1,8 +1,10 @@
 """Helpers shared by the sub-commands: common options, inputs, output, progress."""
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -14,50 +16,155 @@ from ..io.h5util import to_jsonable
 from ..sim.progress import progress_bar  # noqa: F401  (re-exported for the commands)
 
 
-def add_common(p, output_help="write the result to FILE"):
-    """``--seed``, ``--json``, ``-o``: every command takes them."""
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0); same seed, same result")
-    p.add_argument("--json", action="store_true", help="print machine-readable JSON to stdout")
-    p.add_argument("-o", "--output", metavar="FILE", default=None, help=output_help)
+# ----------------------------------------------------------------------------- common options
+def add_json(p):
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object to stdout (envelope: command, neurosim_version, model, profile, seed, "
+                        "result); errors too are JSON then")
 
 
-def add_model_inputs(p, profile=True, required_profile=False):
-    p.add_argument("model", help="network file (neurosim HDF5, e.g. examples/digits_mlp.h5)")
+def add_seed(p, what="same seed, same result, bit for bit"):
+    p.add_argument("--seed", type=int, default=0, help=f"random seed, an integer >= 0 (default 0); {what}")
+
+
+def add_output(p, kind="file", what="the result", required=False, metavar=None):
+    """``-o/--output``: always says whether it is a FILE or a folder (DIR) and what goes there."""
+    kind_txt = {"file": "file", "dir": "folder"}[kind]
+    metavar = metavar or ("FILE" if kind == "file" else "DIR")
+    p.add_argument("-o", "--output", metavar=metavar, default=None, required=required,
+                   help=f"output {kind_txt}: {what}" + (" (required)" if required else ""))
+
+
+def add_common(p, output_help="write the result to FILE", seed=True, output_kind="file", output_metavar=None):
+    """``--json``, ``-o`` and (where the command draws random numbers) ``--seed``."""
+    if seed:
+        add_seed(p)
+    add_json(p)
+    add_output(p, output_kind, output_help, metavar=output_metavar)
+
+
+def add_progress(p):
+    """``--progress/--no-progress`` for every long command (default: on when stderr is a terminal)."""
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar with ETA on stderr (default: shown when stderr is a terminal)")
+
+
+#: Default chip counts and why they differ (one rule: enough chips for the statistic the command reports).
+CHIPS_DEFAULTS = {
+    "simulate": (10, "a quick look at mean/std of Δ; raise it for tails"),
+    "sweep": (10, "per grid point, times the number of grid points"),
+    "compare": (200, "a per-(input, output) distribution over chips needs ~200 for its KS/DKW band"),
+    "plan": (1000, "the per-copy failure q is a tail probability; its upper limit needs many chips"),
+}
+
+
+def add_chips(p, command):
+    default, why = CHIPS_DEFAULTS[command]
+    p.add_argument("--chips", type=int, default=default,
+                   help=f"independent chip instances (default {default}: {why})")
+
+
+def add_figure_options(p):
+    from ..plot import DEFAULT_DPI, FORMATS
+
+    p.add_argument("--format", dest="fig_format", choices=FORMATS, default="png",
+                   help="figure format (default png); a CSV of every plotted series is written beside each figure")
+    p.add_argument("--dpi", type=int, default=DEFAULT_DPI,
+                   help=f"figure resolution in dots per inch, 20..2400 (default {DEFAULT_DPI}; vector formats keep it for "
+                        "embedded rasters)")
+
+
+def add_model_inputs(p, profile=True, required_profile=False, multi_profile=False):
+    p.add_argument("model", help=MODEL_HELP)
     if profile:
-        p.add_argument("--profile", required=required_profile, default=None,
-                       help="chip profile name (see 'neurosim profiles') or a .toml path; "
-                            "without it the float network is simulated")
-        p.add_argument("--max-chips", type=int, default=None, help="allow the mapping to spread over this many chips")
+        if multi_profile:
+            p.add_argument("--profile", action="append", default=None, metavar="P",
+                           help="chip profile name (see 'neurosim profiles') or a .toml path; repeat for several; "
+                                "none = the float network (or the profile of a saved mapping)")
+        else:
+            p.add_argument("--profile", required=required_profile, default=None,
+                           help="chip profile name (see 'neurosim profiles') or a .toml path; without it the float "
+                                "network is used (or the profile of a saved mapping given as MODEL)")
+        p.add_argument("--max-chips", type=int, default=None,
+                       help="allow the mapping to spread over this many chips (default: the profile's max_chips)")
+    add_inputs(p)
+
+
+MODEL_HELP = ("network file (neurosim HDF5, e.g. examples/digits_mlp.h5) or a saved mapping "
+              "('neurosim map MODEL --profile P -o mapping.h5')")
+
+
+def add_inputs(p):
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--inputs", metavar="FILE.npy", default=None, help="inputs (n, n_in) as .npy")
+    g.add_argument("--inputs", metavar="FILE", default=None,
+                   help="inputs (n, n_in): a .npy array, or a .npz with array 'x' (or 'inputs', or its only array) and "
+                        "optionally 'labels' (or 'y')")
     g.add_argument("--dataset", choices=["digits", "bundled"], default=None,
-                   help="'digits': scikit-learn's 8x8 digits scaled to [0,1]; 'bundled' (default): data stored in the model file")
-    p.add_argument("--limit", type=int, default=None, help="use only the first N inputs")
+                   help="'digits': scikit-learn's 8x8 digits scaled to [0,1]; 'bundled' (default): data stored in the "
+                        "model file")
+    p.add_argument("--labels", metavar="FILE.npy", default=None,
+                   help="integer class labels (n,) for --inputs, as .npy (overrides labels inside a .npz)")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N inputs (N >= 1)")
+
+
+def _read_array_file(path: Path, what: str):
+    suffix = path.suffix.lower()
+    if not path.is_file():
+        raise FileFormatError(f"{what} file not found: '{path}'. Pass an existing .npy or .npz file.")
+    if suffix not in (".npy", ".npz"):
+        raise FileFormatError(f"{what} file '{path}' must be .npy or .npz (numpy.save / numpy.savez). Got '{suffix}'.")
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise FileFormatError(f"'{path}' is not a readable {suffix} file ({exc}); write it with numpy.save or numpy.savez.") from None
+    return data
+
+
+def _inputs_from_file(path: Path):
+    data = _read_array_file(path, "Inputs")
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        return data, None
+    with data:
+        keys = list(data.files)
+        xk = next((k for k in ("x", "inputs", "X") if k in keys), keys[0] if len(keys) == 1 else None)
+        if xk is None:
+            raise FileFormatError(f"'{path}' holds arrays {keys}; name the inputs 'x' (and the labels 'labels').")
+        lk = next((k for k in ("labels", "y") if k in keys), None)
+        return data[xk], (data[lk] if lk else None)
+
+
+def _check_labels(labels, n, where):
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or labels.shape[0] != n or not np.issubdtype(labels.dtype, np.integer):
+        raise ConfigError(f"Labels from {where} must be integers of shape ({n},), one per input. "
+                          f"Got dtype {labels.dtype}, shape {labels.shape}; pass class indices.")
+    return labels
 
 
 def load_inputs(args, net):
-    """Inputs and labels from --inputs/--dataset or the model file's bundled data."""
-    from ..io import load_bundled_data
-
+    """Inputs and labels from --inputs/--labels/--dataset or the model file's bundled data."""
     labels = None
+    lab_file = getattr(args, "labels", None)
+    if lab_file and not args.inputs:
+        raise ConfigError("'--labels' goes with '--inputs FILE'; bundled and digits data carry their own labels.")
     if args.inputs:
-        path = Path(args.inputs)
-        if not path.is_file():
-            raise FileFormatError(f"Inputs file not found: '{path}'. Pass an existing .npy file to --inputs.")
-        try:
-            x = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise FileFormatError(f"'{path}' is not a readable .npy array ({exc}); save inputs with numpy.save.") from None
+        x, labels = _inputs_from_file(Path(args.inputs))
+        if lab_file:
+            labels = _read_array_file(Path(lab_file), "Labels")
+            if isinstance(labels, np.lib.npyio.NpzFile):
+                raise FileFormatError(f"'--labels' takes a .npy array of class indices. Got the .npz '{lab_file}'.")
     elif args.dataset == "digits":
         from sklearn.datasets import load_digits
 
         x, labels = load_digits(return_X_y=True)
         x = x / 16.0
     else:
-        x, labels = load_bundled_data(args.model)
+        x, labels = bundled_data(args.model)
         if x is None:
-            raise ConfigError(f"Model '{args.model}' bundles no inputs; pass --inputs FILE.npy or --dataset digits.")
+            raise ConfigError(f"Model '{args.model}' bundles no inputs; pass --inputs FILE.npy|FILE.npz or --dataset digits.")
     x = net.check_inputs(x)
+    if labels is not None:
+        labels = _check_labels(labels, x.shape[0], lab_file or args.inputs or args.model)
     if args.limit is not None:
         check_limit(args.limit)
         x = x[: args.limit]
@@ -70,16 +177,112 @@ def check_limit(limit):
     return _validate.integer(limit, "--limit", 1, "number of inputs used")
 
 
-def load_target(args, x_sample=None):
-    """The network and, if --profile is given, its mapping."""
-    from ..chip import map_network
+def bundled_data(path):
+    """``(inputs, labels)`` stored in a network file or a saved mapping, or ``(None, None)``."""
+    from ..io import load_bundled_data
+
+    if model_kind(path) == "mapping":
+        from ..io.mapping_io import load_mapping_data
+
+        return load_mapping_data(path)
+    return load_bundled_data(path)
+
+
+def model_kind(path) -> str:
+    """``"mapping"`` for a saved mapping (``neurosim map -o mapping.h5``), else ``"network"``."""
+    p = Path(path)
+    if p.suffix.lower() not in (".h5", ".hdf5") or not p.is_file():
+        return "network"
+    try:
+        import h5py
+
+        with h5py.File(p, "r") as f:
+            kind = f.attrs.get("neurosim_type")
+    except OSError:
+        return "network"
+    kind = kind.decode() if isinstance(kind, bytes) else kind
+    return "mapping" if kind == "mapping" else "network"
+
+
+def load_model(path):
+    """``(network, saved_mapping_or_None)`` for a network file or a saved mapping."""
     from ..io import load_network
 
-    net = load_network(args.model)
+    if model_kind(path) == "mapping":
+        from ..io.mapping_io import load_mapping
+
+        m = load_mapping(path)
+        return m.network, m
+    return load_network(path), None
+
+
+def _check_profile_vs_mapping(args, saved):
+    prof = getattr(args, "profile", None)
+    names = prof if isinstance(prof, list) else ([prof] if prof else [])
+    for n in names:
+        if n != saved.profile.name and str(n) != saved.profile.path:
+            raise ConfigError(f"'{args.model}' is a saved mapping on profile '{saved.profile.name}'; '--profile {n}' "
+                              "contradicts it. Drop --profile or pass the network file instead.")
+    if getattr(args, "max_chips", None) is not None:
+        raise ConfigError(f"'{args.model}' is a saved mapping (its chips are fixed); drop '--max-chips'.")
+
+
+def load_target(args, x_sample=None):
+    """The network and, if --profile is given (or MODEL is a saved mapping), its mapping."""
+    from ..chip import map_network
+
+    net, saved = load_model(args.model)
+    if saved is not None:
+        _check_profile_vs_mapping(args, saved)
+        return net, saved
     mapping = None
     if getattr(args, "profile", None):
         mapping = map_network(net, args.profile, max_chips=args.max_chips, x_sample=x_sample)
     return net, mapping
+
+
+# ----------------------------------------------------------------------------- JSON envelope and errors
+def envelope(args, result, model=None, profile=None, seed=None) -> dict:
+    """The one JSON shape every command prints under ``--json``."""
+    from .. import __version__
+
+    if model is None:
+        model = getattr(args, "model", None)
+    if profile is None:
+        profile = getattr(args, "profile", None)
+    if seed is None:
+        seed = getattr(args, "seed", None)
+    return {"command": getattr(args, "command", None), "neurosim_version": __version__,
+            "model": None if model is None else str(model),
+            "profile": profile if isinstance(profile, (list, type(None))) else str(profile),
+            "seed": seed, "result": result}
+
+
+def print_json(args, result, **kw):
+    print(dump_json(envelope(args, result, **kw)))
+
+
+_PARAM = re.compile(r"(?:^|[\s(])'(--?[A-Za-z][\w-]*|[A-Za-z_][\w.\[\]]*)'")
+_OPT = re.compile(r"'?(--[A-Za-z][\w-]*)")
+_MUST = re.compile(r"\bmust (?:be )?([^.;]+)")
+_FIX = re.compile(r"(?:^|(?<=[.;:] ))((?:[Uu]se|[Pp]ass|[Gg]ive|[Ss]et|[Rr]emove|[Dd]rop|[Cc]hoose|[Cc]reate|[Cc]heck|"
+                  r"[Ff]ix|[Rr]e-?run|[Rr]e-create|[Ll]ower|[Rr]aise|[Aa]dd|[Nn]ame|[Ss]ave|[Ww]rite)\b[^;]*?)\.?$")
+
+
+def error_payload(message: str, parameter=None, fix=None) -> dict:
+    """``{"error", "parameter", "fix"}`` for a one-line error message (parameter and fix parsed out if not given)."""
+    msg = str(message).strip()
+    if parameter is None:
+        m = _OPT.search(msg) or _PARAM.search(msg)
+        parameter = m.group(1) if m else None
+    if fix is None:
+        m = _FIX.search(msg)
+        fix = m.group(1).strip() if m else None
+    if fix is None:
+        m = _MUST.search(msg)
+        if m:
+            fix = f"make {parameter or 'it'} {m.group(1).strip()}"
+    return {"error": msg, "parameter": parameter, "fix": fix}
 
 
 def add_max_memory(p):

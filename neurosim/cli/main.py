@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 
 from .. import __version__
@@ -18,8 +19,28 @@ COMMANDS = ("profiles", "map", "simulate", "bounds", "compare", "sweep", "report
 
 
 class _Parser(argparse.ArgumentParser):
+    json_errors = False  # set by main() when --json is on the command line
+
     def error(self, message):  # one line, exit 2 (argparse's own convention)
+        if _Parser.json_errors:
+            cmd = self.prog.split()[-1] if " " in self.prog else None
+            _print_json_error(cmd, message, parameter=_argparse_parameter(message),
+                              fix=f"see '{self.prog} --help' for the accepted values")
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _argparse_parameter(message: str):
+    m = re.search(r"argument ([^:\s]+(?:/[^:\s]+)?)", message) or re.search(r"arguments are required: ([^,\s]+)", message) \
+        or re.search(r"unrecognized arguments: (\S+)", message)
+    return m.group(1).split("/")[-1] if m else None
+
+
+def _print_json_error(command, message, parameter=None, fix=None):
+    from .common import dump_json, error_payload
+
+    payload = error_payload(message, parameter=parameter, fix=fix)
+    payload = {"command": command, "neurosim_version": __version__, **payload}
+    print(dump_json(payload))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,14 +59,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    argv = [str(a) for a in (sys.argv[1:] if argv is None else argv)]
     ap = build_parser()
-    args = ap.parse_args(argv)
+    _Parser.json_errors = "--json" in argv
+    try:
+        args = ap.parse_args(argv)
+    finally:
+        _Parser.json_errors = False
     if not getattr(args, "command", None):
         ap.print_help()
         return 2
     try:
         return int(args.func(args) or 0)
     except NeurosimError as exc:
+        if getattr(args, "json", False):
+            _print_json_error(args.command, str(exc), getattr(exc, "parameter", None), getattr(exc, "fix", None))
         print(f"neurosim {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -260,6 +260,16 @@ def as_specs(faults) -> list:
     return out
 
 
+def profile_rate(site: str, profile, text) -> float:
+    """The literature stuck-at-0 rate of ``site`` in ``profile`` (``rate = "profile"``)."""
+    if profile is None:
+        raise ConfigError(f"Fault spec {text!r} uses rate=profile but no profile was given; pass --profile or a number.")
+    key = f"{site}_stuck0"
+    if key not in profile.fault_rates:
+        raise ConfigError(f"Profile '{profile.name}' has no literature rate 'faults.{key}' for {text!r}; give the rate as a number.")
+    return profile.fault_rates[key]
+
+
 def parse_fault(text: str, profile=None) -> FaultSpec:
     """Parse ``SITE:MODE:RATE[:KEY=VALUE]...`` (see module docstring)."""
     parts = [p.strip() for p in str(text).split(":")]
@@ -267,12 +277,7 @@ def parse_fault(text: str, profile=None) -> FaultSpec:
         raise ConfigError(f"Fault spec {text!r} must look like SITE:MODE:RATE[:KEY=VALUE...], e.g. 'synapse:transient:1e-3'.")
     site, mode, rate = parts[:3]
     if rate == "profile":
-        if profile is None:
-            raise ConfigError(f"Fault spec {text!r} uses rate=profile but no profile was given; pass --profile or a number.")
-        key = f"{site}_stuck0"
-        if key not in profile.fault_rates:
-            raise ConfigError(f"Profile '{profile.name}' has no literature rate 'faults.{key}' for {text!r}; give the rate as a number.")
-        rate = profile.fault_rates[key]
+        rate = profile_rate(site, profile, text)
     kw = {}
     for item in parts[3:]:
         if "=" not in item:
@@ -290,11 +295,12 @@ def parse_fault(text: str, profile=None) -> FaultSpec:
     return FaultSpec(site, mode, rate, **kw)
 
 
-def load_faults_toml(path, ignore_rate: bool = False) -> list:
-    """Read ``[[fault]]`` tables from a TOML file into FaultSpecs.
+def load_faults_toml(path, ignore_rate: bool = False, profile=None) -> list:
+    """Read ``[[fault]]`` tables from a TOML file into FaultSpecs (docs/faults.md).
 
     With ``ignore_rate`` (sweeps, whose grid supplies the rates) ``rate`` is
-    optional and replaced by 0.
+    optional and replaced by 0. ``rate = "profile"`` takes ``profile``'s
+    literature rate, as in the text form.
     """
     p = Path(path)
     if not p.is_file():
@@ -308,4 +314,6 @@ def load_faults_toml(path, ignore_rate: bool = False) -> list:
         raise ConfigError(f"Fault file '{p}' must contain at least one [[fault]] table with site, mode and rate.")
     if ignore_rate:
         entries = [{**e, "rate": 0.0} for e in entries]
+    entries = [{**e, "rate": profile_rate(e.get("site"), profile, f"{p} [[fault]] #{k + 1}")}
+               if e.get("rate") == "profile" else e for k, e in enumerate(entries)]
     return [FaultSpec.from_dict(e) for e in entries]

@@ -77,11 +77,28 @@ def read_mapping_group(g) -> ChipMapping:
                        **tiles)
 
 
-def save_mapping(m: ChipMapping, path) -> None:
+def save_mapping(m: ChipMapping, path, data=None) -> None:
+    """Write ``m``; ``data = (inputs, labels_or_None)`` is bundled (as in a network file) for commands to reuse."""
     with atomic_h5(path) as f:
         for k, v in header_attrs("mapping", MAPPING_VERSION).items():
             f.attrs[k] = v
         write_mapping_group(f, m)
+        if data is not None and data[0] is not None:
+            g = f.create_group("data")
+            g.create_dataset("inputs", data=np.asarray(data[0], dtype=np.float64))
+            if data[1] is not None:
+                g.create_dataset("labels", data=np.asarray(data[1], dtype=np.int64))
+
+
+def load_mapping_data(path):
+    """``(inputs, labels)`` bundled in a mapping file by ``save_mapping(..., data=...)``, or ``(None, None)``."""
+    with open_for_read(path, "mapping", MAPPING_VERSION) as f:
+        if "data" not in f:
+            return None, None
+        d = f["data"]
+        x = np.array(d["inputs"][()], dtype=np.float64)
+        y = np.array(d["labels"][()], dtype=np.int64) if "labels" in d else None
+        return x, y
 
 
 def load_mapping(path) -> ChipMapping:

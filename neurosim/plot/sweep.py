@@ -1,15 +1,17 @@
 """Plots and a Markdown summary of a sweep file (``neurosim report``).
 
-Figures (PNG, matplotlib's Agg canvas; no pyplot global state):
+Figures (png, pdf or svg at a chosen dpi, matplotlib's Agg canvas, no pyplot
+global state; each with ``<stem>.csv`` of its plotted series beside it; zeros on
+log axes drawn at a marked floor; legends outside the axes):
 
-* ``error_pK_sJ_<spec>.png`` — one per (profile, fault spec): left, ``||Δ||_∞``
+* ``error_pK_sJ_<spec>.<fmt>`` — one per (profile, fault spec): left, ``||Δ||_∞``
   per (chip, input) against the rate: its mean with a confidence band (Student
   t over chips) and its 50/95/99 % quantiles; right, the RMS error
   ``sqrt(E Δ²)`` (over chips, inputs and outputs) with its confidence band and,
   for neuron faults, the RMS predicted by the first-order bounds b3 and b4,
   ``sqrt(mean over inputs and outputs of (mean² + std²))``.
-* ``rms_pK.png`` — RMS error of every spec of profile K on one plot.
-* ``flips_pK.png`` — classification flip rate against the rate with confidence
+* ``rms_pK.<fmt>`` — RMS error of every spec of profile K on one plot.
+* ``flips_pK.<fmt>`` — classification flip rate against the rate with confidence
   bands: Clopper–Pearson over all (chip, input) trials for transient faults; for
   permanent and intermittent faults (trials on one chip are correlated) the
   union of that interval and the Student-t interval over per-chip flip rates.
@@ -26,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -34,27 +35,14 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
+from ._base import (DEFAULT_DPI, Series, band_log, check_format, clean_text, figure, legend_outside, log_floor,
+                    mark_floor, num, plot_log, rate_label, save, spec_text)
 
 _COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf",
            "#7f7f7f", "#bcbd22")
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")
-
-
-def _figure(ncols=1, width=6.4, height=4.6):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width * ncols, height), dpi=110, layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = [fig.add_subplot(1, ncols, k + 1) for k in range(ncols)]
-    return fig, axes
-
-
-def _save(fig, path: Path):
-    fig.savefig(path, format="png")
+LINF_LABEL = "‖Δ‖∞ per (chip, input) (output units)\n= largest |faulty − clean| over the outputs"
+RMS_LABEL = "RMS error sqrt(E Δ²) (output units)\nover chips, inputs and outputs"
+FLIP_LABEL = "classification flip rate\n= fraction of (chip, input) trials whose argmax changes"
 
 
 @contextlib.contextmanager
@@ -80,34 +68,44 @@ def _staged_dir(out_dir: Path):
         raise
 
 
-def _positive(rates, *arrays):
-    """Keep rates > 0 (log axis)."""
-    m = rates > 0
-    return (rates[m],) + tuple(a[m] for a in arrays)
-
-
-def _log_axes(ax, xlabel="fault rate"):
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel(xlabel)
+def _xscale(ax, rates, spec=None):
+    """Log rate axis; a rate of 0 switches to symlog (linear below the smallest positive rate) so it shows."""
+    r = np.asarray(rates, dtype=np.float64)
+    if (r <= 0).any() and (r > 0).any():
+        lin = float(r[r > 0].min())
+        ax.set_xscale("symlog", linthresh=lin, linscale=0.5)
+        ax.set_xlim(left=-0.15 * lin)
+    else:
+        ax.set_xscale("log")
+        if (r > 0).any():
+            ax.set_xlim(left=float(r[r > 0].min()) / 1.6)
+    if (r > 0).any():
+        ax.set_xlim(right=float(r.max()) * 1.6)
+    ax.set_xlabel(rate_label(spec))
     ax.grid(True, which="both", alpha=0.25)
 
 
-def _pos(a):
-    a = np.asarray(a, dtype=np.float64).copy()
-    a[~(a > 0)] = np.nan
-    return a
+def error_vs_rate(ax, rates, y, lo=None, hi=None, floor=None, label="simulated", color="#1f77b4",
+                  series: Series | None = None, style="o-", band_label=None):
+    """One error-vs-rate curve with its confidence band on log axes; zeros drawn at ``floor``.
 
-
-def _band(ax, x, lo, hi, **kw):
-    """Shade ``[lo, hi]`` on a log axis; a non-positive lower end extends to the bottom of the axis."""
+    Returns True if a zero was drawn (mark it with :func:`neurosim.plot.mark_floor`).
+    """
+    if floor is None:
+        floor = log_floor(y, lo if lo is not None else [], hi if hi is not None else [])
     ax.set_yscale("log")
-    bottom = ax.get_ylim()[0]
-    lo = np.where(np.asarray(lo) > 0, lo, np.nan)
-    hi = _pos(hi)
-    ylim = ax.get_ylim()
-    ax.fill_between(x, np.where(np.isfinite(lo), lo, bottom), hi, **kw)
-    ax.set_ylim(ylim)
+    zero = plot_log(ax, rates, y, floor, label=label, color=color, **_style(style))
+    if lo is not None and hi is not None:
+        band_log(ax, rates, lo, hi, floor, color=color, alpha=0.22, lw=0, label=band_label)
+    if series is not None:
+        series.add(label, rates, y, lo, hi)
+    return zero
+
+
+def _style(style):
+    marker = style[0] if style and style[0] in "o.sv^x" else ""
+    ls = style[len(marker):] or ("none" if marker else "-")
+    return {"marker": marker or None, "ls": ls}
 
 
 def bound_rms(net, x, spec, rates) -> dict:
@@ -143,45 +141,52 @@ def _flip_band(mode, ci, chip_ci):
     return lo, hi
 
 
-def make_report(path, out_dir, bounds: bool = True) -> dict:
-    """Write the PNGs and ``summary.md`` of sweep file ``path`` into ``out_dir``.
+def make_report(path, out_dir, bounds: bool = True, fmt: str = "png", dpi: int = DEFAULT_DPI) -> dict:
+    """Write the figures (``fmt``: png, pdf or svg, each with its CSV) and ``summary.md`` of sweep
+    file ``path`` into ``out_dir``.
 
-    Returns a JSON-ready dict: figure paths, summary path, status and per-spec
-    bound notes.
+    Returns a JSON-ready dict: figure paths, CSV paths, summary path, status and per-spec bound notes.
     """
     from ..sweep.store import load_sweep
 
+    fmt, dpi = check_format(fmt, dpi)
     out_dir = Path(out_dir)
-    data = load_sweep(path)
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"Report output '{out_dir}' is a file; give a folder to -o.")
     parent = out_dir.parent if str(out_dir.parent) else Path(".")
     if not parent.is_dir():
         raise ConfigError(f"Folder '{parent}' does not exist; create it or choose another -o.")
+    data = load_sweep(path)
     if not data.complete.any():
         raise ConfigError(f"'{path}' has no completed point yet; nothing to plot.")
     with _staged_dir(out_dir) as work:
-        figures, notes = _render(data, path, work, bounds)
+        figures, csvs, notes = _render(data, path, work, bounds, fmt, dpi)
     return {"sweep": str(path), "output_dir": str(out_dir), "summary": str(out_dir / "summary.md"),
-            "figures": [str(out_dir / f) for f in figures], "status": data.status,
+            "figures": [str(out_dir / f) for f in figures], "csv": [str(out_dir / f) for f in csvs],
+            "format": fmt, "dpi": dpi, "status": data.status,
             "n_points": data.n_points, "n_complete": int(data.complete.sum()), "bounds": notes}
 
 
-def _render(data, path, out_dir: Path, bounds: bool):
+def _render(data, path, out_dir: Path, bounds: bool, fmt: str, dpi: int):
     specs = data.fault_specs()
     S = data.summary
     conf = data.confidence
-    figures, notes, tables = [], {}, []
+    cpct = num(100 * conf, 3)
+    figures, csvs, notes, tables = [], [], {}, []
+
+    def publish(fig, stem, series, xl, yl):
+        img, csv_name = save(fig, out_dir, stem, series, xl, yl, fmt=fmt, dpi=dpi)
+        figures.append(img)
+        csvs.append(csv_name)
+        return img
+
     for p, pname in enumerate(data.profiles):
         plabel = pname or "float network"
         net = data.networks[p]
-        fig_rms, (ax_rms,) = _figure()
-        any_rms = False
-        fig_flip, (ax_flip,) = _figure()
-        any_flip = False
-        bands_rms, bands_flip = [], []
+        over_rms, over_flip = [], []
         for s, spec in enumerate(specs):
             key = data.specs[s]
+            shown = spec_text(spec, with_rate=False)
             idx = data.select(p, s)
             if idx.size == 0:
                 continue
@@ -201,68 +206,66 @@ def _render(data, path, out_dir: Path, bounds: bool):
                 note = "bounds not requested"
             notes[f"{plabel} / {key}"] = note
             # ---- per-spec error figure
-            fig, (ax1, ax2) = _figure(ncols=2, width=5.6)
-            r, lm, lci, lq = _positive(rates, S["linf_mean"][idx], S["linf_mean_ci"][idx], S["linf_quantiles"][idx])
+            fig, (ax1, ax2) = figure(ncols=2, width=6.8, height=4.8)
+            series = Series()
+            lm, lci, lq = S["linf_mean"][idx], S["linf_mean_ci"][idx], S["linf_quantiles"][idx]
             levels = list(np.round(data.levels, 6))
-            ax1.plot(r, _pos(lm), "o-", color=color, label="mean")
-            for q, style in ((0.5, ":"), (0.95, "--"), (0.99, "-.")):
-                if q in levels:
-                    ax1.plot(r, _pos(lq[:, levels.index(q)]), style, color="0.35", lw=1,
-                             label=f"{int(100 * q)}% quantile")
-            _band(ax1, r, lci[:, 0], lci[:, 1], color=color, alpha=0.25, label=f"{int(100 * conf)}% CI of the mean")
-            _log_axes(ax1)
-            ax1.set_ylabel("||Δ||∞ per (chip, input)")
+            qcols = [(q, st) for q, st in ((0.5, ":"), (0.95, "--"), (0.99, "-.")) if q in levels]
+            floor = log_floor(lm, lci, *[lq[:, levels.index(q)] for q, _ in qcols])
+            zero = error_vs_rate(ax1, rates, lm, lci[:, 0], lci[:, 1], floor, label="mean", color=color,
+                                 series=series, band_label=f"{cpct}% CI of the mean")
+            for q, st in qcols:
+                lab = f"{num(100 * q)}% quantile"
+                zero |= plot_log(ax1, rates, lq[:, levels.index(q)], floor, label=lab, color="0.35", ls=st, lw=1)
+                series.add(f"max-norm {lab}", rates, lq[:, levels.index(q)])
+            if zero:
+                mark_floor(ax1, floor)
+            _xscale(ax1, rates, spec)
+            ax1.set_ylabel(LINF_LABEL)
             ax1.set_title("max-norm error")
-            ax1.legend(fontsize=8)
-            r, rm, rci = _positive(rates, S["rms"][idx], S["rms_ci"][idx])
-            ax2.plot(r, _pos(rm), "o-", color=color, label="simulated")
-            for bk, style in (("b3", "--"), ("b4", ":")):
+            legend_outside(ax1)
+            rm, rci = S["rms"][idx], S["rms_ci"][idx]
+            bvals = [pred[k] for k in ("b3", "b4") if k in pred]
+            floor2 = log_floor(rm, rci, *bvals)
+            zero = error_vs_rate(ax2, rates, rm, rci[:, 0], rci[:, 1], floor2, label="simulated RMS", color=color,
+                                 series=series, band_label=f"{cpct}% CI")
+            for bk, st in (("b3", "--"), ("b4", ":")):
                 if bk in pred and np.isfinite(pred[bk]).any():
-                    rb, vb = _positive(rates, pred[bk])
-                    ax2.plot(rb, _pos(vb), style, color="black", lw=1.5, label=f"{bk} prediction")
-            _band(ax2, r, rci[:, 0], rci[:, 1], color=color, alpha=0.25, label=f"{int(100 * conf)}% CI")
-            _log_axes(ax2)
-            ax2.set_ylabel("RMS error sqrt(E Δ²)")
+                    zero |= plot_log(ax2, rates, pred[bk], floor2, label=f"{bk} prediction", color="black", ls=st, lw=1.5)
+                    series.add(f"{bk} predicted RMS", rates, pred[bk])
+            if zero:
+                mark_floor(ax2, floor2)
+            _xscale(ax2, rates, spec)
+            ax2.set_ylabel(RMS_LABEL)
             ax2.set_title("RMS error" + (" vs first-order bounds" if pred else ""))
-            ax2.legend(fontsize=8)
-            fig.suptitle(f"{plabel}: {key}  ({data.config['n_chips']} chips x {data.x.shape[0]} inputs per point)")
-            name = f"error_p{p}_s{s}_{_slug(key)}.png"
-            _save(fig, out_dir / name)
-            figures.append(name)
-            # ---- overview and flips
-            ax_rms.plot(r, _pos(rm), "o-", color=color, label=key)
-            bands_rms.append((r, rci[:, 0], rci[:, 1], color))
-            any_rms = True
-            has_flips = S["flip_trials"][idx].max() > 0
-            if has_flips:
-                r, fr, fci, fcc = _positive(rates, S["flip_rate"][idx], S["flip_ci"][idx], S["flip_chip_ci"][idx])
-                lo, hi = _flip_band(spec.mode, fci, fcc)
-                ax_flip.plot(r, _pos(fr), "o-", color=color, label=key)
-                bands_flip.append((r, lo, hi, color))
-                any_flip = True
+            legend_outside(ax2)
+            fig.suptitle(clean_text(f"{plabel}: {shown}  ({data.config['n_chips']} chips x {data.x.shape[0]} inputs per point)"))
+            name = publish(fig, f"error_p{p}_s{s}_{shown}", series, rate_label(spec), f"{LINF_LABEL} | {RMS_LABEL}")
+            over_rms.append((shown, rates, rm, rci, color))
+            if S["flip_trials"][idx].max() > 0:
+                lo, hi = _flip_band(spec.mode, S["flip_ci"][idx], S["flip_chip_ci"][idx])
+                over_flip.append((shown, rates, S["flip_rate"][idx], np.stack([lo, hi], 1), color))
             tables.append((p, s, plabel, key, spec, idx, pred, name))
-        if any_rms:
-            _log_axes(ax_rms)
-            for r, lo, hi, color in bands_rms:
-                _band(ax_rms, r, lo, hi, color=color, alpha=0.2)
-            ax_rms.set_ylabel("RMS error sqrt(E Δ²)")
-            ax_rms.set_title(f"{plabel}: RMS error by fault spec ({int(100 * conf)}% CI bands)")
-            ax_rms.legend(fontsize=8)
-            name = f"rms_p{p}.png"
-            _save(fig_rms, out_dir / name)
-            figures.append(name)
-        if any_flip:
-            _log_axes(ax_flip)
-            for r, lo, hi, color in bands_flip:
-                _band(ax_flip, r, lo, hi, color=color, alpha=0.2)
-            ax_flip.set_ylabel("classification flip rate")
-            ax_flip.set_title(f"{plabel}: argmax flips ({int(100 * conf)}% CI bands)")
-            ax_flip.legend(fontsize=8)
-            name = f"flips_p{p}.png"
-            _save(fig_flip, out_dir / name)
-            figures.append(name)
+        for stem, rows, ylab, what in ((f"rms_p{p}", over_rms, RMS_LABEL, "RMS error by fault spec"),
+                                       (f"flips_p{p}", over_flip, FLIP_LABEL, "argmax flips")):
+            if not rows:
+                continue
+            fig, (ax,) = figure(width=7.6)
+            series = Series()
+            floor = log_floor(*[r[2] for r in rows], *[r[3] for r in rows])
+            zero = False
+            for shown, rates, y, ci, color in rows:
+                zero |= error_vs_rate(ax, rates, y, ci[:, 0], ci[:, 1], floor, label=shown, color=color, series=series)
+            if zero:
+                mark_floor(ax, floor)
+            one = specs[0] if len({(sp.site, sp.mode) for sp in specs}) == 1 else None
+            _xscale(ax, np.concatenate([r[1] for r in rows]), one)
+            ax.set_ylabel(ylab)
+            ax.set_title(f"{plabel}: {what} ({cpct}% CI bands)")
+            legend_outside(ax)
+            publish(fig, stem, series, rate_label(one), ylab)
     (out_dir / "summary.md").write_text(_markdown(data, path, figures, tables, notes), encoding="utf-8")
-    return figures, notes
+    return figures, csvs, notes
 
 
 def _fmt(v, digits=3):
@@ -292,12 +295,13 @@ def _markdown(data, path, figures, tables, notes) -> str:
         "",
     ]
     overview = [f for f in figures if f.startswith(("rms_", "flips_"))]
+    lines += ["Figures: " + ", ".join(f"[{f}]({f}) ([csv]({f.rsplit('.', 1)[0]}.csv))" for f in figures), ""]
     if overview:
         lines += ["## Overview", ""]
         for f in overview:
             lines += [f"![{f}]({f})", ""]
     for p, s, plabel, key, spec, idx, pred, fig in tables:
-        lines += [f"## {plabel}: `{key}`", "", f"![{fig}]({fig})", "",
+        lines += [f"## {plabel}: `{spec_text(spec, with_rate=False)}`", "", f"![{fig}]({fig})", "",
                   f"Bounds: {notes.get(f'{plabel} / {key}', '')}.", ""]
         head = ["rate", "mean ‖Δ‖∞", "RMS", f"RMS {conf}% CI", "flip rate", f"flip {conf}% CI", "faults/chip"]
         if pred:
@@ -317,5 +321,6 @@ def _markdown(data, path, figures, tables, notes) -> str:
                 row += [_fmt(pred.get("b3", [np.nan] * len(idx))[k]), _fmt(pred.get("b4", [np.nan] * len(idx))[k])]
             lines.append("| " + " | ".join(row) + " |")
         lines.append("")
-    lines += ["Rates of 0 are in the tables but not on the log-scaled plots; zero errors are not drawn on log axes.", ""]
+    lines += ["Zero values are drawn on the log axes as hollow triangles on a dotted floor line (labelled); a rate of 0 "
+              "switches the rate axis to symlog. Every figure has a CSV of its plotted series beside it.", ""]
     return "\n".join(lines)
