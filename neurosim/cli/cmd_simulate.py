@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import (add_chips, add_common, add_max_memory, add_model_inputs, add_progress, check_output_path,
+from .common import (add_chips, add_common, add_model_inputs, add_progress, check_output_path,
                      dump_json, load_inputs, load_model, load_target, print_json, progress_bar, table)
 
 
@@ -35,7 +35,6 @@ def add_parser(sub):
     add_chips(p, "simulate")
     p.add_argument("--threads", type=int, default=None, help="worker threads (results do not depend on it)")
     p.add_argument("--confidence", type=float, default=0.95, help="confidence level of intervals (default 0.95)")
-    add_max_memory(p)
     add_progress(p)
     add_common(p, output_help="the full result (delta, clean, fault counts, configuration) as HDF5 (FILE.h5)",
                output_metavar="FILE.h5")
@@ -52,7 +51,7 @@ def summarize(res, confidence=0.95) -> dict:
 
 
 def run(args):
-    from .._resources import check_memory, limit_memory, streamed_simulate_bytes
+    from .._resources import check_memory, streamed_simulate_bytes
     from ..sim.stream import run_streamed
 
     out = check_output_path(args.output)
@@ -64,9 +63,8 @@ def run(args):
 
     chips = integer(args.chips, "--chips", 1)
     sizes = (mapping.qnet if mapping is not None else net).sizes
-    with limit_memory(getattr(args, "max_memory", None)):
-        check_memory(streamed_simulate_bytes(sizes, x.shape[0], chips, len(specs)),
-                     f"simulate --chips {chips} on {x.shape[0]} inputs", "use fewer --chips or --limit")
+    check_memory(streamed_simulate_bytes(sizes, x.shape[0], chips, len(specs)),
+                 f"simulate --chips {chips} on {x.shape[0]} inputs", "use fewer --chips or --limit")
     if out is not None:  # Δ is written uncompressed-size-bounded: 8 bytes per value at worst
         check_output_path(out, estimate_bytes=8.0 * chips * x.shape[0] * sizes[-1])
     with progress_bar(chips * x.shape[0], "simulate", enabled=args.progress) as bar:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -33,6 +34,7 @@ def add_output(p, kind="file", what="the result", required=False, metavar=None):
     metavar = metavar or ("FILE" if kind == "file" else "DIR")
     p.add_argument("-o", "--output", metavar=metavar, default=None, required=required,
                    help=f"output {kind_txt}: {what}" + (" (required)" if required else ""))
+    p.set_defaults(output_kind=kind)  # read by preflight(): the output guard runs before the command
 
 
 def add_common(p, output_help="write the result to FILE", seed=True, output_kind="file", output_metavar=None):
@@ -59,9 +61,29 @@ CHIPS_DEFAULTS = {
 
 
 def add_chips(p, command):
+    """``--chips`` (with the command's default) and ``--max-memory`` (every command sized by chips has both)."""
     default, why = CHIPS_DEFAULTS[command]
     p.add_argument("--chips", type=int, default=default,
                    help=f"independent chip instances (default {default}: {why})")
+    add_max_memory(p)
+
+
+@contextlib.contextmanager
+def preflight(args):
+    """Run before (and around) every command: the output-path guard and the memory limit.
+
+    ``-o`` is checked by :func:`neurosim._paths.check_output` (exists or
+    creatable, writable, a file or a folder as the command expects) before any
+    work; within the command, memory estimates are held to ``--max-memory``
+    (:func:`neurosim._resources.limit_memory`).
+    """
+    from .._resources import limit_memory
+
+    out, kind = getattr(args, "output", None), getattr(args, "output_kind", None)
+    if out is not None and kind is not None:
+        check_output_path(out, directory=kind == "dir")
+    with limit_memory(getattr(args, "max_memory", None)):
+        yield
 
 
 def add_figure_options(p):
