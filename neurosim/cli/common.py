@@ -68,6 +68,16 @@ def add_chips(p, command):
     add_max_memory(p)
 
 
+def check_simulation_memory(net, x, chips, n_specs, command, summaries=0):
+    """Refuse ``--chips`` whose whole Δ (plus ``summaries`` Δ-sized temporaries) cannot fit, before any work."""
+    from .._resources import check_memory, simulate_bytes
+    from .._validate import integer
+
+    chips = integer(chips, "--chips", 1)
+    check_memory(simulate_bytes(net.sizes, x.shape[0], chips, n_specs, summaries=summaries),
+                 f"{command} --chips {chips} on {x.shape[0]} inputs", "use fewer --chips or --limit fewer inputs")
+
+
 @contextlib.contextmanager
 def preflight(args):
     """Run before (and around) every command: the output-path guard and the memory limit.

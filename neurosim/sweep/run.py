@@ -185,6 +185,8 @@ def run_sweep(ctx: SweepContext, out, net: Network | None = None, labels=None, e
     O = simulation_network(ctx.targets[0]).n_out
     fields = summary_fields(ctx.n_chips, O, _n_layers(ctx.targets[0]) + 1, len(ctx.levels))
     replaced = existing is not None and not same
+    # clean outputs first: a network whose outputs overflow is refused before anything is written
+    cleans = [simulate(t, ctx.x, [], n_chips=1, seed=0, threads=1).clean for t in ctx.targets]
     with _lock(parts.root, out) as root_created:
         parts.dir.mkdir(parents=True, exist_ok=True)
         for stale in list(parts.dir.glob("*.tmp")) + list(parent.glob(f".{out.name}.*.tmp")):
@@ -197,7 +199,6 @@ def run_sweep(ctx: SweepContext, out, net: Network | None = None, labels=None, e
                 b.unlink()
         n_reused = len(done)
         todo = [i for i in range(N) if i not in done]
-        cleans = [simulate(t, ctx.x, [], n_chips=1, seed=0, threads=1).clean for t in ctx.targets]
         owns_out = existing is None or same  # may partial states be written into OUT?
 
         def fill(f, status, n_complete):
