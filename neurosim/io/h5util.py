@@ -47,10 +47,46 @@ def open_for_read(path, kind: str, max_version: int) -> h5py.File:
         raise FileFormatError(f"'{p}' is a directory; expected a neurosim HDF5 {kind} file.")
     try:
         f = h5py.File(p, "r")
-    except OSError as exc:
+    except READ_ERRORS as exc:
         raise FileFormatError(
-            f"'{p}' is not a readable HDF5 file (truncated or another format): {str(exc).splitlines()[0]}."
+            f"'{p}' is not a readable HDF5 file (truncated or another format): {_first_line(exc)}."
         ) from None
+    try:
+        with damaged(p, kind):
+            return _check_header(f, p, kind, max_version)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            f.close()
+        raise
+
+
+#: What h5py (and the JSON/NumPy decoding of its contents) raises on a damaged file.
+READ_ERRORS = (OSError, KeyError, ValueError, TypeError, RuntimeError, AttributeError, IndexError, UnicodeError,
+               OverflowError, MemoryError)
+
+
+def _first_line(exc) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+@contextlib.contextmanager
+def damaged(path, kind: str = "neurosim"):
+    """Turn any low-level read error inside the block into one :class:`FileFormatError` line.
+
+    neurosim's own errors pass through unchanged (they already say what is wrong).
+    """
+    from ..errors import NeurosimError
+
+    try:
+        yield
+    except NeurosimError:
+        raise
+    except READ_ERRORS as exc:
+        raise FileFormatError(f"'{path}' is a damaged {kind} file ({_first_line(exc)}); re-create it with neurosim.") from None
+
+
+def _check_header(f, p, kind, max_version):
     found = f.attrs.get("neurosim_type")
     if isinstance(found, bytes):
         found = found.decode()

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import CapacityError, ConfigError, FileFormatError
 from ..network import Network
-from .h5util import atomic_h5, header_attrs, open_for_read, read_array, read_json_attr, write_json_attr
+from .h5util import atomic_h5, damaged, header_attrs, open_for_read, read_array, read_json_attr, write_json_attr
 
 FORMAT_VERSION = 1
 KIND = "network"
@@ -63,7 +63,7 @@ def save_network(net: Network, path, source: dict | None = None, inputs=None, la
 
 def load_bundled_data(path):
     """Example ``(inputs, labels)`` stored in a network file, or ``(None, None)``."""
-    with open_for_read(path, KIND, FORMAT_VERSION) as f:
+    with open_for_read(path, KIND, FORMAT_VERSION) as f, damaged(path, "network"):
         if "data" not in f:
             return None, None
         d = f["data"]
@@ -86,7 +86,7 @@ def load_bundled_data(path):
 def load_network(path) -> Network:
     """Read a network written by :func:`save_network`; bit-exact."""
     p = Path(path)
-    with open_for_read(p, KIND, FORMAT_VERSION) as f:
+    with open_for_read(p, KIND, FORMAT_VERSION) as f, damaged(p, "network"):
         try:
             g = f["layers"]
             keys = sorted(g.keys())

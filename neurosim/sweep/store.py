@@ -75,7 +75,7 @@ def verify_sweep(path, raw: bool = True) -> int:
     Raw Δ is checked point by point against ``raw/point_sha256`` (``raw=False`` skips it).
     Raises :class:`~neurosim.errors.FileFormatError` naming the first damaged dataset.
     """
-    from ..io.h5util import open_for_read
+    from ..io.h5util import damaged, open_for_read
 
     bad = []
     n = [0]
@@ -91,7 +91,7 @@ def verify_sweep(path, raw: bool = True) -> int:
         if _dataset_sha(obj[()]) != want:
             bad.append(name)
 
-    with open_for_read(path, SWEEP_KIND, SWEEP_VERSION) as f:
+    with open_for_read(path, SWEEP_KIND, SWEEP_VERSION) as f, damaged(path, "sweep"):
         try:
             f.visititems(visit)
             if raw and not bad and "raw/point_sha256" in f and "raw/delta" in f:
@@ -322,13 +322,13 @@ def _verified(f, name: str) -> np.ndarray:
 
 def _inspect_existing(out: Path):
     """``(config, status, n_complete)`` of an existing sweep file; raises for a foreign/unreadable file."""
-    from ..io.h5util import open_for_read, read_json_attr
+    from ..io.h5util import damaged, open_for_read, read_json_attr
 
     try:
         f = open_for_read(out, SWEEP_KIND, SWEEP_VERSION)
     except FileFormatError as exc:
         raise FileFormatError(f"{exc} It is left untouched (even with --force); choose another -o.") from None
-    with f:
+    with f, damaged(out, "sweep"):
         try:
             config = read_json_attr(f, "config")
             status = f.attrs["status"]
@@ -459,12 +459,12 @@ class SweepData:
 
 def load_sweep(path, verify: bool = True) -> SweepData:
     """Read a sweep file (complete or partial); ``verify``: check the checksums of every dataset but raw Δ first."""
-    from ..io.h5util import open_for_read, read_json_attr
+    from ..io.h5util import damaged, open_for_read, read_json_attr
     from ..io.mapping_io import read_network_group
 
     if verify:
         verify_sweep(path, raw=False)
-    with open_for_read(path, SWEEP_KIND, SWEEP_VERSION) as f:
+    with open_for_read(path, SWEEP_KIND, SWEEP_VERSION) as f, damaged(path, "sweep"):
         try:
             st = f.attrs["status"]
             status = st.decode() if isinstance(st, bytes) else str(st)
