@@ -249,3 +249,16 @@ def test_sweep_files_are_byte_identical_across_executors(tmp_path):
         S.run_sweep(ctx, tmp_path / f"{name}.h5", executor=ex, progress=False)
         digests[name] = hashlib.sha256((tmp_path / f"{name}.h5").read_bytes()).hexdigest()
     assert len(set(digests.values())) == 1, digests
+
+
+def test_output_folders_get_the_umask_mode_like_their_files(small, tmp_path):
+    """plan/compare/report folders were created 0700 (mkdtemp) while their files followed the umask."""
+    from neurosim.io.h5util import _UMASK, atomic_dir
+
+    _, ref = small
+    assert main(["report", str(ref), "-o", str(tmp_path / "rep")]) == 0
+    with atomic_dir(tmp_path / "plain") as d:
+        (d / "f.txt").write_text("x")
+    for folder in (tmp_path / "rep", tmp_path / "plain"):
+        mode = folder.stat().st_mode & 0o777
+        assert mode == 0o777 & ~_UMASK, oct(mode)
