@@ -35,6 +35,8 @@ def add_parser(sub):
     add_chips(p, "simulate")
     p.add_argument("--threads", type=int, default=None, help="worker threads (results do not depend on it)")
     p.add_argument("--confidence", type=float, default=0.95, help="confidence level of intervals (default 0.95)")
+    p.add_argument("--precision", choices=["float64", "float32"], default="float64",
+                   help="arithmetic of the run (default float64; float32 is faster, Δ resolved to ~1e-7 of the outputs)")
     add_progress(p)
     add_common(p, output_help="the full result (delta, clean, fault counts, configuration) as HDF5 (FILE.h5)",
                output_metavar="FILE.h5")
@@ -69,7 +71,7 @@ def run(args):
         check_output_path(out, estimate_bytes=8.0 * chips * x.shape[0] * sizes[-1])
     with progress_bar(chips * x.shape[0], "simulate", enabled=args.progress) as bar:
         s = run_streamed(mapping or net, x, specs, chips, seed=args.seed, threads=args.threads, out=out,
-                         labels=labels, progress=bar.update, confidence=args.confidence,
+                         labels=labels, progress=bar.update, confidence=args.confidence, precision=args.precision,
                          extra={"command": "simulate", "model": str(args.model)})
     if s["non_finite"]:
         import sys

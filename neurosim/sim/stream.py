@@ -24,11 +24,12 @@ from .engine import simulate, simulation_network
 
 
 def simulate_stream(target, x, faults, n_chips: int, seed=None, threads=None, chunk_chips: int | None = None,
-                    progress=None, labels=None):
+                    progress=None, labels=None, **sim_kw):
     """Yield ``(first_chip, SimResult)`` for consecutive chunks of chips of one run.
 
     Same arguments as :func:`~neurosim.sim.simulate` plus ``chunk_chips`` (default:
-    about 16 MB of Δ per chunk). ``seed=None`` draws one entropy for the whole run.
+    about 16 MB of Δ per chunk); other keywords (e.g. ``precision``) go to ``simulate``.
+    ``seed=None`` draws one entropy for the whole run.
     """
     from .._validate import integer
 
@@ -43,7 +44,7 @@ def simulate_stream(target, x, faults, n_chips: int, seed=None, threads=None, ch
     for c0 in range(0, n_chips, chunk_chips):
         m = min(chunk_chips, n_chips - c0)
         yield c0, simulate(target, x, faults, n_chips=m, seed=seed, threads=threads, progress=progress,
-                           labels=labels, first_chip=c0)
+                           labels=labels, first_chip=c0, **sim_kw)
 
 
 class StreamSummary:
@@ -184,7 +185,7 @@ class ResultWriter:
 
 
 def run_streamed(target, x, faults, n_chips: int, seed=None, threads=None, out=None, labels=None, progress=None,
-                 chunk_chips: int | None = None, confidence: float = 0.95, extra=None) -> dict:
+                 chunk_chips: int | None = None, confidence: float = 0.95, extra=None, **sim_kw) -> dict:
     """Simulate in chunks; return the summary (``StreamSummary.result``) and write Δ to ``out`` if given.
 
     ``out`` appears complete or not at all (written to a temporary file, renamed at the end).
@@ -194,7 +195,7 @@ def run_streamed(target, x, faults, n_chips: int, seed=None, threads=None, out=N
     config = None
     try:
         for c0, res in simulate_stream(target, x, faults, n_chips, seed=seed, threads=threads,
-                                       chunk_chips=chunk_chips, progress=progress, labels=labels):
+                                       chunk_chips=chunk_chips, progress=progress, labels=labels, **sim_kw):
             summ.add(c0, res)
             if writer is not None:
                 writer.add(c0, res)
