@@ -146,7 +146,7 @@ CLI_CASES = {
                               "-o", "s.h5"],
     # inputs
     "inputs 0 rows (simulate)": SIM + ["--inputs", "x0.npy"],
-    "inputs 0 rows (map)": ["map", M, "--profile", "loihi2", "--inputs", "x0.npy"],
+    "inputs 0 rows (map)": ["map", M, "--profile", "loihi", "--inputs", "x0.npy"],
     "inputs 0 rows (bounds)": ["bounds", M, "--p", "0.01", "--inputs", "x0.npy"],
     "inputs strings": SIM + ["--inputs", "xstr.npy"],
     "inputs wrong width": SIM + ["--inputs", "xwide.npy"],
@@ -190,7 +190,7 @@ CLI_CASES = {
     "unknown profile": ["map", M, "--profile", "no-such-chip"],
     "broken profile TOML": ["map", M, "--profile", "badprof.toml"],
     "negative crossbar": ["map", M, "--profile", "negprof.toml"],
-    "--max-chips 0": ["map", M, "--profile", "loihi2", "--max-chips", "0"],
+    "--max-chips 0": ["map", M, "--profile", "loihi", "--max-chips", "0"],
     # numbers and sizes
     "--chips 0": ["simulate", M, "--fault", F, "--chips", "0"],
     "--chips -1": ["simulate", M, "--fault", F, "--chips", "-1"],
@@ -217,7 +217,7 @@ CLI_CASES = {
     "simulate -o missing folder": SIM + ["-o", "missing/x.h5"],
     "simulate -o a folder": SIM + ["-o", "a_dir"],
     "simulate -o under a file": SIM + ["-o", "plainfile/x.h5"],
-    "map -o /sys": ["map", M, "--profile", "loihi2", "-o", "/sys/m.json"],
+    "map -o /sys": ["map", M, "--profile", "loihi", "-o", "/sys/m.json"],
     "bounds -o /sys": ["bounds", M, "--p", "0.01", "-o", "/sys/b.json"],
     "profiles -o /sys": ["profiles", "-o", "/sys/p.json"],
     "compare -o /sys": ["compare", M, "--fault", F, "-o", "/sys/c"],

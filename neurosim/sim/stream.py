@@ -74,6 +74,10 @@ class StreamSummary:
 
     def add(self, c0: int, res):
         """Fold chips ``c0 .. c0 + res.n_chips - 1`` of the run into the accumulators."""
+        with np.errstate(all="ignore"):  # inf/NaN are counted in non_finite and reported, not warned about
+            self._add(c0, res)
+
+    def _add(self, c0: int, res):
         if not self._init:
             self._setup(res)
         d = res.delta
@@ -93,6 +97,10 @@ class StreamSummary:
 
     def result(self, confidence: float = 0.95) -> dict:
         """Mean and std of Δ per output, ``||Δ||_∞`` quantiles, flip rate (Wilson interval), accuracy."""
+        with np.errstate(all="ignore"):
+            return self._result(confidence)
+
+    def _result(self, confidence: float) -> dict:
         from ..analysis.stats import wilson_interval
 
         C, B = self.n_chips, self.B
