@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from .._resources import stream_chunk_chips
+from ..io import h5util
+from ..io.mapping_io import RESULT_VERSION
 from .engine import simulate, simulation_network
 
 
@@ -138,14 +140,12 @@ class ResultWriter:
     def __init__(self, path, n_chips: int):
         import h5py
 
-        from ..io.h5util import _UMASK
-
         self.path = Path(path)
         self.n_chips = int(n_chips)
         parent = self.path.parent if str(self.path.parent) else Path(".")
         fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=parent)
         os.close(fd)
-        os.chmod(self.tmp, 0o666 & ~_UMASK)
+        os.chmod(self.tmp, 0o666 & ~h5util._UMASK)
         self.f = h5py.File(self.tmp, "w")
         self.delta = None
 
@@ -158,9 +158,7 @@ class ResultWriter:
         self.delta[c0:c0 + res.n_chips] = res.delta
 
     def finish(self, summ: StreamSummary, config: dict, labels=None, extra: dict | None = None):
-        from ..io.h5util import header_attrs, write_json_attr
-        from ..io.mapping_io import RESULT_VERSION
-
+        header_attrs, write_json_attr = h5util.header_attrs, h5util.write_json_attr
         f = self.f
         for k, v in header_attrs("result", RESULT_VERSION).items():
             f.attrs[k] = v
@@ -222,6 +220,4 @@ def run_streamed(target, x, faults, n_chips: int, seed=None, threads=None, out=N
 def _plain(s):
     import json
 
-    from ..io.h5util import to_jsonable
-
-    return json.loads(json.dumps(to_jsonable(s)))
+    return json.loads(json.dumps(h5util.to_jsonable(s)))
