@@ -47,13 +47,16 @@ def summarize(res, confidence=0.95) -> dict:
     """Mean and std of Δ per output, ∞-norm quantiles, flip rate with a Wilson interval (of a whole SimResult)."""
     from ..sim.stream import StreamSummary
 
+    from ..analysis.stats import wilson_interval
+
     summ = StreamSummary(res.n_chips, res.labels)
     summ.add(0, res)
-    return summ.result(confidence)
+    return summ.result(confidence, wilson_interval)
 
 
 def run(args):
     from .._resources import check_memory, streamed_simulate_bytes
+    from ..analysis.stats import wilson_interval
     from ..sim.stream import run_streamed
 
     out = check_output_path(args.output)
@@ -72,6 +75,7 @@ def run(args):
     with progress_bar(chips * x.shape[0], "simulate", enabled=args.progress) as bar:
         s = run_streamed(mapping or net, x, specs, chips, seed=args.seed, threads=args.threads, out=out,
                          labels=labels, progress=bar.update, confidence=args.confidence, precision=args.precision,
+                         interval=wilson_interval,
                          extra={"command": "simulate", "model": str(args.model)})
     if s["non_finite"]:
         import sys

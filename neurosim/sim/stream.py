@@ -97,14 +97,16 @@ class StreamSummary:
             if self.labels is not None:
                 self.correct[c0:c1] = np.count_nonzero(top == self.labels[None], axis=1)
 
-    def result(self, confidence: float = 0.95) -> dict:
-        """Mean and std of Δ per output, ``||Δ||_∞`` quantiles, flip rate (Wilson interval), accuracy."""
+    def result(self, confidence: float = 0.95, interval=None) -> dict:
+        """Mean and std of Δ per output, ``||Δ||_∞`` quantiles, flip rate, accuracy.
+
+        ``interval(k, n, confidence) -> (lo, hi)`` (e.g. ``analysis.stats.wilson_interval``,
+        passed in because ``sim`` does not import ``analysis``) adds the flip rate's interval.
+        """
         with np.errstate(all="ignore"):
-            return self._result(confidence)
+            return self._result(confidence, interval)
 
-    def _result(self, confidence: float) -> dict:
-        from ..analysis.stats import wilson_interval
-
+    def _result(self, confidence: float, interval) -> dict:
         C, B = self.n_chips, self.B
         n = C * B
         mean = self.chip_sum.sum(axis=0) / n
@@ -121,7 +123,7 @@ class StreamSummary:
         }
         if self.flips is not None:
             k = int(np.count_nonzero(self.flips))
-            lo, hi = wilson_interval(k, n, confidence)
+            lo, hi = interval(k, n, confidence) if interval is not None else (np.nan, np.nan)
             out["flip_rate"] = {"k": k, "n": n, "rate": k / n, "lo": float(lo), "hi": float(hi),
                                 "confidence": confidence}
             if self.labels is not None:
@@ -191,7 +193,8 @@ class ResultWriter:
 
 
 def run_streamed(target, x, faults, n_chips: int, seed=None, threads=None, out=None, labels=None, progress=None,
-                 chunk_chips: int | None = None, confidence: float = 0.95, extra=None, **sim_kw) -> dict:
+                 chunk_chips: int | None = None, confidence: float = 0.95, extra=None, interval=None,
+                 **sim_kw) -> dict:
     """Simulate in chunks; return the summary (``StreamSummary.result``) and write Δ to ``out`` if given.
 
     ``out`` appears complete or not at all (written to a temporary file, renamed at the end).
@@ -207,7 +210,7 @@ def run_streamed(target, x, faults, n_chips: int, seed=None, threads=None, out=N
                 writer.add(c0, res)
             config = res.config
             del res
-        result = summ.result(confidence)
+        result = summ.result(confidence, interval)
         if writer is not None:
             writer.finish(summ, config, labels, extra=(extra or {}) | {"summary": _plain(result)})
     except BaseException:
