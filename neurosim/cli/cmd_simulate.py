@@ -56,7 +56,6 @@ def summarize(res, confidence=0.95) -> dict:
 
 def run(args):
     from .._resources import check_memory, streamed_simulate_bytes
-    from ..analysis.stats import wilson_interval
     from ..sim.stream import run_streamed
 
     out = check_output_path(args.output)
@@ -72,6 +71,8 @@ def run(args):
                  f"simulate --chips {chips} on {x.shape[0]} inputs", "use fewer --chips or --limit")
     if out is not None:  # Δ is written uncompressed-size-bounded: 8 bytes per value at worst
         check_output_path(out, estimate_bytes=8.0 * chips * x.shape[0] * sizes[-1])
+    from ..analysis.stats import wilson_interval  # scipy: imported only once the checks have passed
+
     with progress_bar(chips * x.shape[0], "simulate", enabled=args.progress) as bar:
         s = run_streamed(mapping or net, x, specs, chips, seed=args.seed, threads=args.threads, out=out,
                          labels=labels, progress=bar.update, confidence=args.confidence, precision=args.precision,
