@@ -116,7 +116,8 @@ class StreamSummary:
             "faults": [s.to_dict() for s in self.faults],
             "mean_delta": mean, "std_delta": np.sqrt(m2 / (n - 1)) if n > 1 else np.zeros(self.O),
             "linf_quantiles": dict(zip(["q50", "q90", "q99", "max"],
-                                       np.quantile(self.linf.ravel(), [0.5, 0.9, 0.99, 1.0]))),
+                                       np.quantile(self.linf.ravel(), [0.5, 0.9, 0.99, 1.0],
+                                                   overwrite_input=True))),
             "faults_per_chip": {s.label + (f"#{k}" if k else ""): float(self.counts[:, k].sum(1).mean())
                                 for k, s in enumerate(self.faults)},
             "non_finite": int(self.non_finite),
