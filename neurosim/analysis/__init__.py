@@ -9,7 +9,10 @@ from .fep import FepResult, fep_bound
 from .tails import (
     Balancedness, ChebyshevTail, CrashCountTail, Feasibility, algorithm1_feasibility,
     balanced_tail, chebyshev_tail, crash_count_tail, kl_bernoulli, q_balancedness,
+    Proposition3Tail, Proposition5Tail, crash_count_balancedness, default_alpha, network_delta0,
+    proposition3_tail, proposition5_tail, weight_balancedness, weight_mass,
 )
+from .cluster_stats import cluster_bootstrap, clustered_proportion
 # --- end bounds ---
 # --- statistics and planner (owned by analysis/stats.py, planner.py) ---
 from .stats import (

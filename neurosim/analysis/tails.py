@@ -5,13 +5,29 @@ Pure functions on arrays (no network): feed them the moments of
 or :func:`~neurosim.analysis.exact.exact_moments`, or single-crash
 contributions ``d_i``.
 
-* :func:`chebyshev_tail` — Proposition 5 (Chebyshev around the mean);
-* :func:`algorithm1_feasibility` — the feasibility test of Algorithm 1;
-* :func:`kl_bernoulli`, :func:`crash_count_tail`, :func:`q_balancedness`,
-  :func:`balanced_tail` — the q-balancedness / KL tail ``δ0`` of Proposition 3.
+Numbering is the paper's (arXiv:1902.01686 v3, main text and supplementary;
+extracted text in ``/work/shared/papers/001_*``), checked against it:
 
-Numbering follows the neurosim design brief and was not checked against the
-paper text; the definitions used are stated in each docstring.
+* :func:`chebyshev_tail` — the Chebyshev part ``Var Δ / t²`` of Proposition 5;
+* :func:`proposition5_tail` — Proposition 5 as the supplementary states it:
+  ``δ = δ0 + Var Δ / t²`` with ``t = ε - E Δ`` and ``δ0`` from Proposition 3
+  (a sum, never a minimum);
+* :func:`weight_mass`, :func:`weight_balancedness`, :func:`proposition3_tail`
+  — Proposition 3 exactly as written: the vectors ``W_l^i = Σ_j |W_l^{ij}|``
+  are q-balanced (``min_i W_l^i >= q · max_i W_l^i``) and
+  ``δ0 = P{‖U_l‖_1 >= α ‖W_l‖_1} <= exp(-n_l · q · d_KL(α ‖ p_l))``, ``α > p_l``,
+  where ``‖U_l‖_1 = Σ_i ξ_i W_l^i`` is the crashed weight mass;
+* :func:`kl_bernoulli` — ``d_KL(a, b)`` of Proposition 3;
+* the project's crash-count variant, kept under its own names:
+  :func:`crash_count_tail` (Chernoff tail of the number of crashes: the
+  ``q = 1`` case of Proposition 3), :func:`crash_count_balancedness` (fewest
+  crashes that can move the output by ``ε`` under the additive model) and
+  :func:`balanced_tail`; ``q_balancedness`` is an old alias of
+  :func:`crash_count_balancedness` (its ``q`` is a crash *fraction*, not the
+  paper's balance ratio);
+* :func:`algorithm1_feasibility` — the ``E Δ > ε → infeasible`` check of
+  Algorithm 1 and the width that Proposition 5's Chebyshev part asks for
+  (the full loop is :mod:`neurosim.plan.algorithm1`).
 """
 from __future__ import annotations
 
@@ -34,7 +50,16 @@ __all__ = [
     "kl_bernoulli",
     "crash_count_tail",
     "q_balancedness",
+    "crash_count_balancedness",
     "balanced_tail",
+    "Proposition3Tail",
+    "Proposition5Tail",
+    "weight_mass",
+    "weight_balancedness",
+    "proposition3_tail",
+    "proposition5_tail",
+    "default_alpha",
+    "network_delta0",
 ]
 
 
@@ -88,7 +113,7 @@ class ChebyshevTail:
 
 
 def chebyshev_tail(mean, std, eps: float) -> ChebyshevTail:
-    r"""Chebyshev guarantee on the error (Proposition 5).
+    r"""Chebyshev part of Proposition 5 (``δ0`` left out: see :func:`proposition5_tail`).
 
     If ``|Δ| >= ε`` then ``|Δ - EΔ| >= ε - |EΔ|``; for ``ε > |EΔ|`` Chebyshev's
     inequality gives
@@ -284,8 +309,8 @@ class Balancedness:
     worst: np.ndarray
 
 
-def q_balancedness(contributions, eps: float) -> Balancedness:
-    r"""q-balancedness of one crash layer at level ``ε`` (used by Proposition 3).
+def crash_count_balancedness(contributions, eps: float) -> Balancedness:
+    r"""Crash-count balance of one crash layer at level ``ε`` (the project's variant, not the paper's q).
 
     Model: the error of a crash set ``S`` is additive,
     ``Δ_S = Σ_{i∈S} c_i``, with ``c_i`` the single-crash contribution of neuron
@@ -297,9 +322,12 @@ def q_balancedness(contributions, eps: float) -> Balancedness:
 
         \max\Big(\sum_{\text{top-}k} c_i^+,\; \sum_{\text{top-}k} c_i^-\Big),
 
-    and the layer is ``q``-balanced, ``q = k_max/n``, when every set of at most
-    ``k_max`` crashes keeps ``|Δ| < ε``. (Our reading of the paper's
-    definition: no small group of neurons carries the output.)
+    and ``q = k_max/n`` is the largest crash *fraction* for which every set
+    of at most ``k_max`` crashes keeps ``|Δ| < ε``. This is the project's own
+    notion (it plays the role of Proposition 3's ``α``, not of its ``q``);
+    the paper's q-balancedness is :func:`weight_balancedness`. Under a
+    non-linearity after the crash layer the additive model can be wrong
+    (the exact tail can be positive where this says 0).
 
     Parameters
     ----------
@@ -355,9 +383,175 @@ def balanced_tail(contributions, p: float, eps: float):
         Exact binomial tail ``P(Bin(n, p) >= k_max + 1)`` (tighter).
     """
     p = _probability("p", p)
-    bal = q_balancedness(contributions, eps)
+    bal = crash_count_balancedness(contributions, eps)
     km = np.asarray(bal.k_max)
     flat = [crash_count_tail(bal.n, p, int(k) + 1) for k in km.ravel()]
     d0 = np.array([t.delta0 for t in flat]).reshape(km.shape)
     ex = np.array([t.exact for t in flat]).reshape(km.shape)
     return bal, d0, ex
+
+
+#: Old name of :func:`crash_count_balancedness` (kept so existing callers work).
+q_balancedness = crash_count_balancedness
+
+
+# --------------------------------------------------------------------------- Proposition 3 (paper)
+def weight_mass(net, layer: int) -> np.ndarray:
+    r"""``W_l^i = Σ_j |W_l^{ij}|`` for the neurons ``i`` of layer ``l`` (Definition 3).
+
+    For ``l >= 1`` this is the row sum of ``|W_l|`` (``W_l`` is
+    ``n_l × n_{l-1}``): the paper's formula, literally. The input layer
+    ``l = 0`` has no incoming matrix; there the outgoing masses
+    ``Σ_j |W_1^{ji}|`` (columns of ``W_1``) are used — the weights a crash
+    of input ``i`` removes.
+    """
+    L = net.n_layers
+    if int(layer) != layer or not 0 <= layer <= L:
+        raise ConfigError(f"'layer' must be an integer in 0..{L}. Got {layer!r}.")
+    if layer == 0:
+        return np.abs(net.weights[0]).sum(axis=0)
+    return np.abs(net.weights[layer - 1]).sum(axis=1)
+
+
+def weight_balancedness(masses) -> float:
+    r"""The largest ``q`` for which the vector ``masses`` is q-balanced: ``min_i |x_i| / max_i |x_i|``.
+
+    A vector ``x ≠ 0`` is q-balanced if ``min |x_i| >= q · max |x_i|``
+    (Notations, Proposition 3 / Assumption 3 of the short version). 0 for
+    the zero vector.
+    """
+    m = np.abs(np.asarray(masses, dtype=np.float64)).ravel()
+    if m.size == 0 or not np.all(np.isfinite(m)):
+        raise ConfigError(f"'masses' must be a non-empty finite vector. Got shape {m.shape}.")
+    top = float(m.max())
+    return 0.0 if top == 0.0 else float(m.min() / top)
+
+
+def default_alpha(p: float) -> float:
+    r"""Default ``α`` of Proposition 3: ``e² · p`` (capped below 1).
+
+    From the supplementary's analysis of Algorithm 1 (Sec. 6.1, item 2): for
+    ``α >= e² p``, ``log(α/p) >= 2`` and ``d_KL(α ‖ p) ≳ α``. The paper
+    leaves ``α > p`` free; pass another value to :func:`proposition3_tail`.
+    """
+    p = _probability("p", p)
+    return float(min(math.e ** 2 * p, 0.5 * (1.0 + p))) if p < 1 else 1.0
+
+
+@dataclass(frozen=True)
+class Proposition3Tail:
+    """Proposition 3 on one layer.
+
+    Attributes
+    ----------
+    n : int
+        Neurons ``n_l``.
+    p : float
+        Crash probability ``p_l``.
+    alpha : float
+        Threshold fraction ``α > p`` of the weight mass.
+    q : float
+        Balance ``min_i W^i / max_i W^i`` of the masses.
+    delta0 : float
+        ``exp(-n q d_KL(α ‖ p))`` (1 when ``α <= p`` or ``q = 0``): the bound
+        on ``P{‖U_l‖_1 >= α ‖W_l‖_1}``.
+    """
+
+    n: int
+    p: float
+    alpha: float
+    q: float
+    delta0: float
+
+
+def proposition3_tail(masses, p: float, alpha: float | None = None) -> Proposition3Tail:
+    r"""Proposition 3: tail of the crashed weight mass of one layer.
+
+    With independent crashes ``ξ_i ~ Be(p)`` and the q-balanced masses
+    ``W^i`` (:func:`weight_mass`), ``‖U_l‖_1 = Σ_i ξ_i W^i`` and
+
+    .. math::
+
+        \delta_0 = P\{\|U_l\|_1 \ge \alpha \|W_l\|_1\}
+        \le \exp\big(-n_l\, q\, d_{KL}(\alpha \,\|\, p_l)\big), \qquad \alpha > p_l .
+
+    For ``q = 1`` this is the Chernoff bound on ``Bin(n, p)``
+    (:func:`crash_count_tail`). The test suite checks the inequality against
+    exact enumeration on random mass vectors.
+
+    Parameters
+    ----------
+    masses : array_like, shape (n,)
+        ``W^i`` (any non-negative vector; absolute values are taken).
+    p : float
+        Crash probability in ``[0, 1]``.
+    alpha : float, optional
+        In ``(p, 1)``; default :func:`default_alpha`.
+    """
+    m = np.abs(np.asarray(masses, dtype=np.float64)).ravel()
+    q = weight_balancedness(m)
+    p = _probability("p", p)
+    a = default_alpha(p) if alpha is None else _probability("alpha", alpha, open_interval=True)
+    if a <= p or q == 0.0:
+        d0 = 1.0
+    else:
+        d0 = float(min(1.0, math.exp(-m.size * q * float(kl_bernoulli(a, p)))))
+    return Proposition3Tail(int(m.size), float(p), float(a), q, d0)
+
+
+# --------------------------------------------------------------------------- Proposition 5 (paper)
+@dataclass(frozen=True)
+class Proposition5Tail:
+    """Proposition 5: ``δ = δ0 + Var Δ / t²``, ``t = ε - |E Δ|``.
+
+    Attributes
+    ----------
+    delta : numpy.ndarray
+        Per component ``min(1, δ0 + Var/t²)`` (1 where ``t <= 0``).
+    delta_any : numpy.ndarray or float
+        For ``‖Δ‖_∞``: ``min(1, δ0 + Σ_o Var_o/t_o²)`` over the last axis
+        (``δ0`` once: the event it bounds does not depend on the output).
+    delta0 : float
+        The Proposition 3 term.
+    chebyshev : ChebyshevTail
+        The ``Var/t²`` part alone.
+    """
+
+    delta: np.ndarray
+    delta_any: np.ndarray | float
+    delta0: float
+    chebyshev: ChebyshevTail
+
+
+def proposition5_tail(mean, std, eps: float, delta0: float = 0.0) -> Proposition5Tail:
+    r"""Proposition 5 (supplementary, Sec. 5): ``P(|Δ| >= ε) <= δ0 + Var Δ / (ε - |E Δ|)²``.
+
+    ``δ0`` is Proposition 3's bound on the event that the weight perturbation
+    is large (where the Taylor expansion of Theorem 1 is not used); it is
+    *added*, never minimised against. The main text's statement omits
+    ``δ0``; the supplementary's includes it — we follow the supplementary.
+    With the true moments the Chebyshev part alone is already rigorous, so
+    the sum is too; with first-order moments (b3, b4) it is approximate.
+    """
+    d0 = _probability("delta0", delta0)
+    cheb = chebyshev_tail(mean, std, eps)
+    raw = np.where(cheb.informative, cheb.delta, 1.0)
+    d = np.minimum(1.0, d0 + raw)
+    d_any = np.minimum(1.0, d0 + raw.sum(axis=-1)) if raw.ndim else d
+    return Proposition5Tail(d, d_any, d0, cheb)
+
+
+def network_delta0(net, p: dict, alpha: float | None = None) -> tuple[float, list]:
+    r"""Proposition 3 over every crashing neuron layer, combined by a union bound: ``δ0 = min(1, Σ_l δ0_l)``.
+
+    ``p`` is ``{layer: crash probability}`` (layers with ``p = 0`` are
+    skipped). Returns ``(δ0, [Proposition3Tail per layer with its 'layer'])``.
+    """
+    total, per = 0.0, []
+    for layer, rate in sorted(p.items()):
+        if rate <= 0:
+            continue
+        t = proposition3_tail(weight_mass(net, int(layer)), rate, alpha)
+        per.append({"layer": int(layer), **t.__dict__})
+        total += t.delta0
+    return float(min(1.0, total)), per

@@ -47,11 +47,20 @@ def run(args):
     if args.json:
         print_json(args, s, profile=m.profile.name, seed=None)
         return 0
-    print(f"{net.name} {list(net.sizes)} on '{m.profile.name}': {s['tiles']} tiles on {s['cores_used']} "
+    what = list(net.sizes) if net.is_dense else f"{list(net.input_shape)} {'/'.join(net.kinds)}"
+    print(f"{net.name} {what} on '{m.profile.name}': {s['tiles']} tiles on {s['cores_used']} "
           f"of {s['cores_available']} cores ({s['chips_used']} chip(s)), "
           + ("float weights" if not m.profile.weight_bits else f"weights {m.profile.weight_bits}-bit {m.profile.weight_scaling}"))
-    rows = [(l["layer"], f"{l['shape'][0]}x{l['shape'][1]}", l["tiles"], f"{l['tile_grid'][0]}x{l['tile_grid'][1]}",
-             l["cores"], f"{l['first_core']}-{l['last_core']}", f"{100 * l['crossbar_utilisation']:.1f}%",
+    def wdesc(l):
+        op = l.get("op", "dense")
+        if l["tiles"] == 0:
+            return op
+        w = f"{l['shape'][0]}x{l['shape'][1]}"
+        return w if op == "dense" else f"{w} {op} x{l['positions']} {l['conv_kernels']}"
+
+    rows = [(l["layer"], wdesc(l), l["tiles"], f"{l['tile_grid'][0]}x{l['tile_grid'][1]}" if l["tiles"] else "-",
+             l["cores"], f"{l['first_core']}-{l['last_core']}" if l["cores"] else "-",
+             f"{100 * l['crossbar_utilisation']:.1f}%" if l["tiles"] else "-",
              f"{l['max_quant_error']:.3g}", f"{l['max_quant_step']:.3g}") for l in s["layers"]]
     print(table(rows, ["layer", "W", "tiles", "grid", "cores", "core ids", "xbar util", "max |Wq-W|", "step"]))
     d = s["deviation"]

@@ -175,14 +175,14 @@ def _print_plan(doc, out):
         print(f"q by the bound route: not available ({bnd['reason']})")
     else:
         p3 = bnd["proposition3"]
-        extra = (f"; Prop. 3 delta0 mean {p3['delta0_mean']:.3g} (layer {p3['layer']}, q-balanced {p3['q_balanced_min']:.3g})"
+        extra = (f"; Prop. 3 delta0 {p3['delta0']:.3g} added (smallest q-balance {p3['q_min']:.3g})"
                  if p3.get("applies") else "")
         if not bnd["vacuous"]:
             tail = f"R = {bnd['R']}"
         else:
             tail = (f"vacuous ({bnd['inputs_vacuous']}/{sim['n_inputs']} inputs at q >= 1/2): no R on this route"
                     + (f" (pooling its mean q would claim R = {bnd['R_pooled']})" if bnd.get("R_pooled") else ""))
-        print(f"q by the bound route (first order + Chebyshev P5{', P3' if p3.get('applies') else ''}): mean "
+        print(f"q by the bound route (first order + P5 = delta0 + Var/t^2): mean "
               f"{bnd['q_mean']:.3g}, max {bnd['q_max']:.3g} (per output up to {bnd['q_component_max']:.3g}){extra}; {tail}")
     a1 = doc["algorithm1"]
     if a1.get("available"):

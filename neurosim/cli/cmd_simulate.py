@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import (add_chips, add_common, add_model_inputs, add_progress, check_output_path,
-                     dump_json, load_inputs, load_model, load_target, print_json, progress_bar, table)
+from .spiking_args import add_spiking_args, spiking_kwargs
+from .common import (add_chips, add_common, add_model_inputs, add_progress, check_output_path, dump_json,
+                     load_inputs, load_model, load_target, print_json, progress_bar, table)
 
 
 def add_fault_args(p):
@@ -37,6 +38,7 @@ def add_parser(sub):
     p.add_argument("--confidence", type=float, default=0.95, help="confidence level of intervals (default 0.95)")
     p.add_argument("--precision", choices=["float64", "float32"], default="float64",
                    help="arithmetic of the run (default float64; float32 is faster, Δ resolved to ~1e-7 of the outputs)")
+    add_spiking_args(p)
     add_progress(p)
     add_common(p, output_help="the full result (delta, clean, fault counts, configuration) as HDF5 (FILE.h5)",
                output_metavar="FILE.h5")
@@ -44,43 +46,108 @@ def add_parser(sub):
 
 
 def summarize(res, confidence=0.95) -> dict:
-    """Mean and std of Δ per output, ∞-norm quantiles, flip rate with a Wilson interval (of a whole SimResult)."""
-    from ..sim.stream import StreamSummary
+    """Mean and std of Δ per output, ∞-norm quantiles, flip rate with a chip-clustered interval."""
+    from ..analysis.cluster_stats import clustered_proportion
 
-    from ..analysis.stats import wilson_interval
-
-    summ = StreamSummary(res.n_chips, res.labels)
-    summ.add(0, res)
-    return summ.result(confidence, wilson_interval)
+    d = res.delta.reshape(-1, res.delta.shape[2])
+    out = {
+        "n_chips": res.n_chips, "n_inputs": int(res.delta.shape[1]), "samples": int(d.shape[0]),
+        "seed": res.seed,
+        "faults": [s.to_dict() for s in res.faults],
+        "mean_delta": d.mean(0), "std_delta": d.std(0, ddof=1) if d.shape[0] > 1 else np.zeros(d.shape[1]),
+        "linf_quantiles": dict(zip(["q50", "q90", "q99", "max"],
+                                   np.quantile(res.linf().ravel(), [0.5, 0.9, 0.99, 1.0]))),
+        "faults_per_chip": {s.label + (f"#{k}" if k else ""): float(res.fault_counts[:, k].sum(1).mean())
+                            for k, s in enumerate(res.faults)},
+    }
+    flips = res.flips
+    if flips is not None:
+        c = clustered_proportion(flips, confidence)
+        # lo/hi: chips are the independent units (a chip's faults are shared by all its inputs)
+        out["flip_rate"] = {"k": c["k"], "n": c["n"], "rate": c["rate"], "lo": c["lo_clustered"],
+                            "hi": c["hi_clustered"], "confidence": confidence, "design_effect": c["design_effect"],
+                            "interval": "chip-clustered Clopper-Pearson (Korn-Graubard)"}
+        if res.labels is not None:
+            lab = np.asarray(res.labels)
+            out["accuracy"] = {"clean": float(np.mean(np.argmax(res.clean, 1) == lab)),
+                               "faulty": float(np.mean(np.argmax(res.faulty, 2) == lab[None]))}
+    return out
 
 
 def run(args):
-    from .._resources import check_memory, streamed_simulate_bytes
-    from ..sim.stream import run_streamed
+    from ..io.mapping_io import save_result
+    from ..sim import simulate
 
     out = check_output_path(args.output)
     net, _ = load_model(args.model)
     x, labels = load_inputs(args, net)
     net, mapping = load_target(args, x_sample=x)
     specs = parse_faults(args, mapping.profile if mapping is not None else None)
+    spk = spiking_kwargs(args, net)
+    if not spk and not getattr(res_net(mapping, net), "is_spiking", False):
+        return _run_streamed(args, out, net, mapping, x, labels, specs)
+    with progress_bar(args.chips * x.shape[0], "simulate", enabled=args.progress) as bar:
+        res = simulate(mapping or net, x, specs, n_chips=args.chips, seed=args.seed, threads=args.threads,
+                       progress=bar.update, labels=labels, precision=args.precision, **spk)
+    s = summarize(res, args.confidence)
+    if out is not None:
+        save_result(res, out, extra={"command": "simulate", "model": str(args.model), "summary": _plain(s)})
+    if args.json:
+        print_json(args, s, profile=mapping.profile.name if mapping is not None else None, seed=res.seed)
+        return 0
+    target = f"'{mapping.profile.name}' mapping" if mapping is not None else (
+        f"spiking network, T={res.ticks} ticks of {res.dt_s:g} s" if getattr(res, "ticks", 0) else "float network")
+    print(f"{res.n_chips} chips x {x.shape[0]} inputs on the {target}, seed {res.seed}; faults: "
+          + ", ".join(f.to_text() for f in res.faults))
+    rows = [(o, f"{m:+.4g}", f"{sd:.4g}") for o, (m, sd) in enumerate(zip(s["mean_delta"], s["std_delta"]))]
+    print(table(rows, ["output", "mean Δ", "std Δ"]))
+    q = s["linf_quantiles"]
+    print(f"||Δ||_∞ quantiles: median {q['q50']:.4g}, 90% {q['q90']:.4g}, 99% {q['q99']:.4g}, max {q['max']:.4g}")
+    print("faults per chip: " + ", ".join(f"{k} {v:.4g}" for k, v in s["faults_per_chip"].items()))
+    if "flip_rate" in s:
+        f = s["flip_rate"]
+        print(f"classification flips: {f['k']}/{f['n']} = {100 * f['rate']:.3f}% "
+              f"({100 * f['confidence']:.0f}% chip-clustered CI {100 * f['lo']:.3f}-{100 * f['hi']:.3f}%, "
+              f"design effect {f['design_effect']:.3g})")
+    if "accuracy" in s:
+        a = s["accuracy"]
+        print(f"accuracy: clean {100 * a['clean']:.2f}%, faulty {100 * a['faulty']:.2f}%")
+    if out is not None:
+        print(f"result written to {out}")
+    return 0
+
+
+def _plain(s):
+    import json
+
+    return json.loads(dump_json(s))
+
+
+def res_net(mapping, net):
+    return mapping.qnet if mapping is not None else net
+
+
+def _run_streamed(args, out, net, mapping, x, labels, specs):
+    """Rate mode: chips in chunks, Δ to ``out`` chunk by chunk, memory bounded (neurosim.sim.stream)."""
+    import sys
+
+    from .._resources import check_memory, streamed_simulate_bytes
     from .._validate import integer
+    from ..sim.stream import run_streamed
 
     chips = integer(args.chips, "--chips", 1)
-    sizes = (mapping.qnet if mapping is not None else net).sizes
+    sizes = res_net(mapping, net).sizes
     check_memory(streamed_simulate_bytes(sizes, x.shape[0], chips, len(specs)),
                  f"simulate --chips {chips} on {x.shape[0]} inputs", "use fewer --chips or --limit")
-    if out is not None:  # Δ is written uncompressed-size-bounded: 8 bytes per value at worst
+    if out is not None:  # at most 8 bytes per Δ value on disk
         check_output_path(out, estimate_bytes=8.0 * chips * x.shape[0] * sizes[-1])
     from ..analysis.stats import wilson_interval  # scipy: imported only once the checks have passed
 
     with progress_bar(chips * x.shape[0], "simulate", enabled=args.progress) as bar:
         s = run_streamed(mapping or net, x, specs, chips, seed=args.seed, threads=args.threads, out=out,
                          labels=labels, progress=bar.update, confidence=args.confidence, precision=args.precision,
-                         interval=wilson_interval,
-                         extra={"command": "simulate", "model": str(args.model)})
+                         interval=wilson_interval, extra={"command": "simulate", "model": str(args.model)})
     if s["non_finite"]:
-        import sys
-
         print(f"neurosim simulate: warning: {s['non_finite']} faulty output values are not finite (inf/NaN); "
               "the statistics below include them", file=sys.stderr)
     if args.json:
@@ -104,9 +171,3 @@ def run(args):
     if out is not None:
         print(f"result written to {out}")
     return 0
-
-
-def _plain(s):
-    import json
-
-    return json.loads(dump_json(s))

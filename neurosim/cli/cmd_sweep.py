@@ -39,6 +39,9 @@ def add_parser(sub):
     p.add_argument("--force", action="store_true",
                    help="replace an existing sweep file of another configuration (only once the new sweep completes)")
     add_progress(p)
+    from .spiking_args import add_spiking_args
+
+    add_spiking_args(p)
     p.set_defaults(func=run)
 
 
@@ -65,7 +68,8 @@ def run(args):
         profiles = (_mapping_profile(args, saved),)
     x, labels = load_inputs(args, net)
     ctx = build_context(net, x, profiles=profiles, faults=faults, rates=rates,
-                        n_chips=args.chips, seed=args.seed, raw_samples=args.raw_samples, max_chips=args.max_chips)
+                        n_chips=args.chips, seed=args.seed, raw_samples=args.raw_samples, max_chips=args.max_chips,
+                        spiking=_spiking(args, net))
     out = run_sweep(ctx, args.output, net=net, labels=labels, executor=executor, force=args.force,
                     progress=args.progress)
     for note in out.notes:
@@ -85,6 +89,12 @@ def run(args):
               f"{out.n_computed} computed, {out.n_reused} reused, {out.elapsed_s:.1f} s on {out.executor}")
     return 0
 
+
+
+def _spiking(args, net):
+    from .spiking_args import spiking_kwargs
+
+    return spiking_kwargs(args, net)
 
 
 def _mapping_profile(args, saved):

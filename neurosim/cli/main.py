@@ -15,7 +15,8 @@ import sys
 from .. import __version__
 from ..errors import NeurosimError
 
-COMMANDS = ("profiles", "map", "simulate", "bounds", "compare", "sweep", "report", "plan")
+COMMANDS = ("profiles", "map", "simulate", "bounds", "compare", "sweep", "report", "plan", "convert", "train",
+            "certify")
 
 
 class _Parser(argparse.ArgumentParser):

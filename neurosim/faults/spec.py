@@ -43,9 +43,11 @@ import numpy as np
 
 from ..errors import ConfigError, FileFormatError
 
-SITES = ("neuron", "synapse", "core")
+SITES = ("neuron", "synapse", "core", "router")
 MODES = ("permanent", "transient", "intermittent")
-VALUES = ("stuck0",)
+VALUES = ("stuck0", "saturated", "threshold_scale", "leak_scale")
+SPIKING_VALUES = ("saturated", "threshold_scale", "leak_scale")
+SCOPES = ("inference", "tick")
 
 
 def _whole(v):
@@ -102,6 +104,18 @@ class FaultSpec:
     group : int >= 1
         Permanent faults only: consecutive groups of ``group`` chip instances
         share one draw (common-cause faults, e.g. chips of one wafer or lot).
+    scope : {"inference", "tick"}
+        Spiking mode: transient faults drawn per (site, inference) (default) or
+        per (site, tick); intermittent chains run over inferences or ticks.
+    scale : float or None
+        Spiking mode, ``value="threshold_scale"`` / ``"leak_scale"`` (permanent
+        drift of single neurons): the factor on ``v_threshold`` / ``dt / tau``.
+
+    Spiking-only forms (refused in rate mode): ``value="saturated"`` (the
+    neuron fires every tick), the two drift values, ``site="router"``
+    (transient: each spike leaving a core is lost with probability ``rate``;
+    ``layers`` are the emitting layers, 0 = rate-coded input spikes), and
+    ``scope="tick"``.
     """
 
     site: str
@@ -112,8 +126,11 @@ class FaultSpec:
     p_on: float | None = None
     p_off: float | None = None
     group: int = 1
+    scope: str = "inference"
+    scale: float | None = None
 
-    def __init__(self, site, mode, rate, layers=None, value="stuck0", group=1, **params):
+    def __init__(self, site, mode, rate, layers=None, value="stuck0", group=1, scope="inference", scale=None,
+                 **params):
         label = f"{site}:{value}:{mode}"
         if site not in SITES:
             raise ConfigError(f"Fault 'site' must be one of {', '.join(SITES)}. Got {site!r}.")
@@ -133,7 +150,7 @@ class FaultSpec:
             layers = _layer_tuple(label, layers)
             if site == "core":
                 raise ConfigError(f"Fault '{label}' takes no 'layers' (a core holds parts of several layers). Got {layers!r}; remove it.")
-            lo = 0 if site == "neuron" else 1
+            lo = 0 if site in ("neuron", "router") else 1
             if not layers or min(layers) < lo:
                 raise ConfigError(f"The 'layers' of fault '{label}' must be integers >= {lo}. Got {list(layers)!r}.")
         p_on, p_off = _markov_params(label, mode, params)
@@ -150,6 +167,14 @@ class FaultSpec:
         object.__setattr__(self, "p_on", p_on)
         object.__setattr__(self, "p_off", p_off)
         object.__setattr__(self, "group", group)
+        scope, scale = _spiking_params(label, site, mode, value, scope, scale)
+        object.__setattr__(self, "scope", scope)
+        object.__setattr__(self, "scale", scale)
+
+    @property
+    def spiking_only(self) -> bool:
+        """True for forms that exist only in spiking mode (router, saturated, drift, scope=tick)."""
+        return self.site == "router" or self.value in SPIKING_VALUES or self.scope == "tick"
 
     @property
     def label(self) -> str:
@@ -185,6 +210,12 @@ class FaultSpec:
             s += f":p_on={self.p_on!r}:p_off={self.p_off!r}"
         if self.group > 1:
             s += f":group={self.group}"
+        if self.value != "stuck0":
+            s += f":value={self.value}"
+        if self.scale is not None:
+            s += f":scale={self.scale!r}"
+        if self.scope != "inference":
+            s += f":scope={self.scope}"
         return s
 
     def to_dict(self) -> dict:
@@ -194,6 +225,10 @@ class FaultSpec:
             d.update(p_on=self.p_on, p_off=self.p_off)
         if self.group > 1:
             d["group"] = self.group
+        if self.scope != "inference":
+            d["scope"] = self.scope
+        if self.scale is not None:
+            d["scale"] = self.scale
         return d
 
     @classmethod
@@ -203,7 +238,33 @@ class FaultSpec:
         if missing:
             raise ConfigError(f"Fault entry {d!r} is missing {', '.join(missing)}; give site, mode and rate.")
         return cls(d.pop("site"), d.pop("mode"), d.pop("rate"), layers=d.pop("layers", None),
-                   value=d.pop("value", "stuck0"), group=d.pop("group", 1), **d)
+                   value=d.pop("value", "stuck0"), group=d.pop("group", 1), scope=d.pop("scope", "inference"),
+                   scale=d.pop("scale", None), **d)
+
+
+def _spiking_params(label, site, mode, value, scope, scale):
+    """Validate the spiking-mode fields (value forms, scope, scale); return ``(scope, scale)``."""
+    if scope not in SCOPES:
+        raise ConfigError(f"The 'scope' of fault '{label}' must be one of {', '.join(SCOPES)}. Got {scope!r}.")
+    if scope == "tick" and mode == "permanent":
+        raise ConfigError(f"scope=tick applies to transient and intermittent faults; remove it from '{label}'.")
+    if value in SPIKING_VALUES and site != "neuron":
+        raise ConfigError(f"Fault value {value!r} applies to neurons only; use site 'neuron' instead of {site!r}.")
+    if site == "router" and (mode != "transient" or value != "stuck0"):
+        raise ConfigError(f"Router faults drop each spike with probability 'rate': use 'router:transient:RATE' (got '{label}').")
+    drift = value in ("threshold_scale", "leak_scale")
+    if drift:
+        if mode != "permanent":
+            raise ConfigError(f"Drift value {value!r} is a permanent fault; use mode 'permanent' in '{label}'.")
+        try:
+            scale = float(scale)
+        except (TypeError, ValueError):
+            raise ConfigError(f"Fault '{label}' needs 'scale' (a positive factor, e.g. scale=0.8). Got {scale!r}.") from None
+        if not (scale > 0 and math.isfinite(scale)):
+            raise ConfigError(f"The 'scale' of fault '{label}' must be a positive finite number. Got {scale!r}.")
+    elif scale is not None:
+        raise ConfigError(f"'scale' applies to value=threshold_scale or leak_scale only; remove it from '{label}'.")
+    return scope, scale
 
 
 def _markov_params(label, mode, params):
@@ -283,8 +344,8 @@ def parse_fault(text: str, profile=None) -> FaultSpec:
         if "=" not in item:
             raise ConfigError(f"Fault spec {text!r}: parameter {item!r} must be KEY=VALUE (e.g. layers=0,1 or p_on=0.1).")
         k, v = (s.strip() for s in item.split("=", 1))
-        if k == "group":
-            kw["group"] = v
+        if k in ("group", "value", "scope", "scale"):
+            kw[k] = v
         elif k == "layers":
             try:
                 kw["layers"] = tuple(int(t) for t in v.split(",") if t.strip())

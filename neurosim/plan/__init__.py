@@ -65,11 +65,11 @@ Decisions (a reliability engineer should read these)
    20–100 groups on the bundled example; the naive interval covered ~20 %).
 4. **Bound route**: first-order moments (b3 for neuron crashes, the synapse
    analogue for synapse crashes, superposed) give per (input, output)
-   ``E Δ`` and ``Var Δ``; Proposition 5 (Chebyshev) bounds
-   ``P(|Δ_o| ≥ eps)``; where Proposition 3 applies (all faults are neuron
-   crashes on one layer) its ``δ0 = P(C ≥ k_max + 1)`` (KL bound; ``k_max`` =
-   crashes the output tolerates under the additive first-order model) is a
-   second bound and the smaller is used. Per input: union over outputs for
+   ``E Δ`` and ``Var Δ``; Proposition 5 as the supplementary states it,
+   ``δ0 + Var Δ / (eps - |E Δ|)²``, bounds ``P(|Δ_o| ≥ eps)``, with ``δ0``
+   from Proposition 3 (q-balanced weight masses, summed over the crashing
+   layers) *added* — never a minimum (a minimum with the crash-count tail
+   understated failure behind a nonlinearity; issue 16). Per input: union over outputs for
    ``q(x)``; per output (two-sided) for the component-wise model. The route
    reports the mean and max over inputs and is *vacuous* when no ``R`` meets
    ``δ`` (typically ``q ≥ 1/2`` on some inputs). These are approximations
@@ -95,7 +95,7 @@ Methodology 24(2), 193–201, 1998.
 """
 from ._common import AGGREGATION, FAILURE_RULE, MAX_R, RULES, derive_seed
 from .build import PlanBuild, build_plan, plan_models
-from .certify import algorithm1_certification
+from .certify import algorithm1_certification  # the single-copy width check; Algorithm 1 itself: plan.algorithm1 (torch)
 from .check import CheckReport, check_plan
 from .files import (
     H5_NAME, JSON_NAME, PLAN_VERSION, LoadedPlan, PlanCheckError, canonical_json, check_output_dir, content_digest,

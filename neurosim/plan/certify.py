@@ -1,9 +1,12 @@
-"""Algorithm 1's certification part (no retraining): q-balancedness, moments, feasibility, width factor."""
+"""Single-copy width check (no retraining): crash-count balance, moments, feasibility, width factor.
+
+Not the paper's Algorithm 1 (that trains and loops: :mod:`neurosim.plan.algorithm1`).
+"""
 from __future__ import annotations
 
 import numpy as np
 
-from ..analysis.tails import algorithm1_feasibility, q_balancedness
+from ..analysis.tails import algorithm1_feasibility, crash_count_balancedness
 from ..network import Network
 from ._common import _check_eps
 from .routes import _layer_contributions, bound_route
@@ -31,7 +34,7 @@ def algorithm1_certification(net: Network, x, specs, eps: float, delta: float, b
     layers = []
     for l in range(0, net.n_layers):
         c = _layer_contributions(net, x, l)
-        bal = q_balancedness(c, eps)
+        bal = crash_count_balancedness(c, eps)
         kmin = np.asarray(bal.k_max).min(axis=1)
         layers.append({"layer": l, "n_neurons": int(bal.n), "k_max_min": int(kmin.min()),
                        "k_max_median": float(np.median(kmin)), "q_min": float(kmin.min() / bal.n),

@@ -14,7 +14,7 @@ from ..analysis.bounds import b3_bound, output_jacobians, synapse_first_order
 from ..analysis.compare import effective_rates
 from ..analysis.planner import plan_replicas
 from ..analysis.stats import clopper_pearson, clustered_interval
-from ..analysis.tails import chebyshev_tail, crash_count_tail, q_balancedness
+from ..analysis.tails import network_delta0, proposition3_tail, proposition5_tail
 from ..errors import ConfigError
 from ..network import Network
 from ..sim.engine import simulation_network
@@ -213,57 +213,56 @@ def _layer_contributions(net, x, l):
     return -J * ys[l][:, None, :]
 
 
+def _delta0(net, pn, ps, alpha=None):
+    """Proposition 3 over every crashing layer (union bound): neuron layers as written; weight failures by analogy."""
+    d0, layers = network_delta0(net, pn, alpha)
+    for l, rate in sorted(ps.items()):
+        if rate <= 0:
+            continue
+        # Definition 2 (weight failures): each weight is its own crashing unit with mass |W_l^{ij}|
+        t = proposition3_tail(np.abs(net.weights[l - 1]).ravel(), rate, alpha)
+        layers.append({"layer": int(l), "site": "synapse", **t.__dict__})
+        d0 += t.delta0
+    return float(min(1.0, d0)), layers
+
+
 def bound_route(net: Network, x, specs, eps: float, delta: float, rule: str = "componentwise",
-                max_R: int = MAX_R) -> dict:
+                max_R: int = MAX_R, alpha: float | None = None) -> dict:
     """q from the paper's bounds (module decision 4); ``available`` False for core faults.
 
-    Per (input, output): ``q_o = min(Chebyshev δ_o, Prop. 3 δ0_o)`` bounds
-    ``P(|Δ_o| >= eps)``; per input ``q(x) = min(Σ_o δ_o, δ0(x))`` (union bound;
-    ``δ0(x)`` uses the fewest crashes that move any output by ``eps``). The
-    component-wise model uses the per-output ``q_o`` as two-sided rates.
+    Proposition 5 as the supplementary states it, ``δ = δ0 + Var Δ / t²``
+    with ``t = ε - |E Δ|`` (:func:`neurosim.analysis.tails.proposition5_tail`;
+    ``δ0`` is added, never minimised against): per (input, output)
+    ``q_o = min(1, δ0 + Var Δ_o / t_o²)`` bounds ``P(|Δ_o| >= eps)``; per input
+    ``q(x) = min(1, δ0 + Σ_o Var Δ_o / t_o²)`` (union bound over outputs). ``δ0``
+    is Proposition 3 (q-balanced weight masses ``W_l^i = Σ_j |W_l^{ij}|``,
+    ``exp(-n_l q d_KL(α ‖ p_l))``, ``α = e² p_l`` by default) summed over the
+    crashing layers; synapse layers use the same bound on the weights
+    themselves (Definition 2, by analogy). The component-wise model uses the
+    per-output ``q_o`` as two-sided rates.
     """
     eps = _check_eps(eps)
     rule = _check_rule(rule)
-    pn, ps, unc = effective_rates(specs, net.n_layers)
+    pn, ps, unc = effective_rates(specs, net)  # wiring layers (pooling, flatten) carry no faults
     if unc:
         return {"available": False,
                 "reason": "core faults are correlated (a whole core at once); no analytic prediction covers them: "
                           + ", ".join(s.to_text() for s in unc)}
     mean, std, parts = _first_order(net, x, pn, ps)
-    cheb = chebyshev_tail(mean, std, eps)
-    q_o = np.asarray(cheb.delta, dtype=np.float64)
-    q_any = np.asarray(cheb.delta_any, dtype=np.float64).reshape(-1)
-    q_cheb_any = q_any.copy()
-    prop3 = {"applies": False}
-    active_n = {l: r for l, r in pn.items() if r > 0}
-    active_s = {l: r for l, r in ps.items() if r > 0}
-    if len(active_n) == 1 and not active_s:
-        (l, p), = active_n.items()
-        c = _layer_contributions(net, x, l)
-        bal = q_balancedness(c, eps)
-        kmo = np.asarray(bal.k_max)  # (B, O): |Δ_o| >= eps needs >= k+1 crashes
-        kmin = kmo.min(axis=1)
-        n_l = bal.n
-        cache = {int(k): crash_count_tail(n_l, p, int(k) + 1) for k in np.unique(kmo)}
-        d0_o = np.vectorize(lambda k: cache[int(k)].delta0, otypes=[float])(kmo)
-        d0 = np.array([cache[int(k)].delta0 for k in kmin])
-        d0_exact = np.array([cache[int(k)].exact for k in kmin])
-        q_o = np.minimum(q_o, d0_o)
-        q_any = np.minimum(q_any, d0)
-        prop3 = {"applies": True, "layer": int(l), "p": float(p), "n_neurons": int(n_l),
-                 "k_max_min": int(kmin.min()), "k_max_median": float(np.median(kmin)),
-                 "q_balanced_min": float(kmin.min() / n_l), "q_balanced_median": float(np.median(kmin) / n_l),
-                 "delta0_mean": float(d0.mean()), "delta0_max": float(d0.max()),
-                 "delta0_exact_binomial_mean": float(d0_exact.mean())}
-    else:
-        prop3["reason"] = ("Proposition 3 needs every fault to be a neuron crash on a single layer "
-                           f"(here: neuron layers {sorted(active_n)}, synapse layers {sorted(active_s)})")
+    d0, d0_layers = _delta0(net, pn, ps, alpha)
+    p5 = proposition5_tail(mean, std, eps, d0)
+    cheb = p5.chebyshev
+    q_o = np.asarray(p5.delta, dtype=np.float64)
+    q_any = np.asarray(p5.delta_any, dtype=np.float64).reshape(-1)
+    q_cheb_any = np.asarray(cheb.delta_any, dtype=np.float64).reshape(-1)
+    prop3 = {"applies": bool(d0_layers), "delta0": d0, "layers": d0_layers,
+             "q_min": float(min((t["q"] for t in d0_layers), default=1.0))}
     model = TailModel(q_any) if rule == "copywise" else TailModel(q_any, q_o[:, :, None], two_sided=True)
     out = {
         "available": True,
-        "method": ("first-order moments (" + " + ".join(parts or ["no active faults"]) + "); Proposition 5 Chebyshev "
-                   "per output, union bound over outputs; min with Proposition 3's delta0 where it applies; "
-                   "approximate (first-order moments), not a rigorous bound"),
+        "method": ("first-order moments (" + " + ".join(parts or ["no active faults"]) + "); Proposition 5: "
+                   "delta0 (Proposition 3) + Var/t^2 per output, union bound over outputs; approximate when the "
+                   "first-order moments are"),
         "rule": rule,
         "q_cheb_mean": float(q_cheb_any.mean()), "q_cheb_max": float(q_cheb_any.max()),
         "proposition3": prop3,

@@ -45,7 +45,7 @@ def _hist_panel(ax, delta, preds, i, o, series: Series):
             s = float(np.broadcast_to(b.std, (B, O))[i, o])
             if s > 0:
                 pdf = np.exp(-0.5 * ((grid - m) / s) ** 2) / (s * np.sqrt(2 * np.pi))
-                ax.plot(grid, pdf, color=color, label=f"{name}: N({num(m, 3)}, {num(s, 3)}²)")
+                ax.plot(grid, pdf, color=color, label=f"{name}: mean {num(m, 3)}, sd {num(s, 3)} (as N, a guide only)")
                 series.add(f"{name} Gaussian density", grid, pdf)
             ax.axvline(m, color=color, ls=":", lw=1)
         elif name == "b2":

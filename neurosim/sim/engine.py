@@ -25,9 +25,11 @@ from threadpoolctl import threadpool_limits
 from ..errors import ConfigError
 from ..kernels import activations as A
 from ..kernels import apply as K
+from ..kernels import conv as KC
 from ..kernels import events as E
 from ..kernels.rng import inv_rate
 from ..network import activate
+from . import conv as CV
 from .plan import DEFAULT_PRECISION, Plan, chip_events, events as _events, make_plan, salt as _salt
 from .plan import simulation_network, spec_keys  # noqa: F401  (public spellings kept here)
 
@@ -105,8 +107,13 @@ def _activate(name: str, Z):
         activate(name, Z, out=Z)
 
 
-def _shared_synapse_specs(active, l):
-    """The synapse specs of layer ``l`` if they can be applied once per chip (all permanent, one group), else None."""
+def _shared_synapse_specs(active, l, conv=False):
+    """The synapse specs of layer ``l`` if they can be applied once per chip (all permanent, one group), else None.
+
+    Conv layers always take the per-row path (their cells are kernel weights, see :mod:`neurosim.kernels.conv`).
+    """
+    if conv:
+        return None
     syn = [(k, s, key) for (k, s, key, layers) in active if s.site == "synapse" and l in layers]
     if not syn or any(s.site == "core" for (_, s, _, _) in active):
         return None
@@ -169,6 +176,8 @@ def _run_block(plan: Plan, x, chips, inputs, events_out, zcache=None, zstore=Non
     def neuron_faults(Yv, layer):
         """Zero stuck neurons; return [(ptr, cells, old values)] and the rows hit."""
         stuck, hit = [], np.zeros(nv, dtype=np.bool_)
+        if layer > 0 and plan.tables and isinstance(plan.tables[layer - 1], CV.Wiring):
+            return stuck, hit  # pooling/flatten/scale: no neurons of their own
         for k, s, key, layers in active:
             if s.site == "neuron" and layer in layers:
                 ptr, cells = _events(s, key, layer, Yv.shape[1], chips, inputs)
@@ -184,7 +193,20 @@ def _run_block(plan: Plan, x, chips, inputs, events_out, zcache=None, zstore=Non
     stuck, hit = neuron_faults(Y[rows], 0)
     for l in range(1, L + 1):
         W, b = Wt.W[l - 1], Wt.b[l - 1]
-        shared = _shared_synapse_specs(active, l)
+        t = plan.tables[l - 1] if plan.tables else None
+        if isinstance(t, CV.Wiring):  # exact from the (faulty) previous layer, no faults of its own
+            Z = t.apply(Y)
+            if zstore is not None:
+                zstore[l - 1][:] = Z[rows]
+            if ystore is not None:
+                ystore[l - 1][:] = Z[rows]
+            dense |= hit
+            Y = Z
+            stuck, hit = [], np.zeros(nv, dtype=np.bool_)
+            continue
+        conv = t is not None
+        n_syn = t.n_cells if conv else W.size
+        shared = _shared_synapse_specs(active, l, conv)
         seg = None
         if shared is not None:  # permanent synapse faults: one fault list per chip segment
             for k, s, key in shared:
@@ -193,10 +215,13 @@ def _run_block(plan: Plan, x, chips, inputs, events_out, zcache=None, zstore=Non
                 seg = (sp, fp, cells) if seg is None else (sp, *E.union_events(seg[1], seg[2], fp, cells))
             per_seg = np.diff(seg[1])
         if zcache is None or dense.any():
-            Z = Y @ W.T
-            Z += b
+            if conv:  # im2col + one GEMM over the fixed-shape block
+                Z = CV.conv_product(Y, t, b)
+            else:
+                Z = Y @ W.T
+                Z += b
         else:
-            Z = np.zeros((ROW_BLOCK, W.shape[0]), dtype=plan.dtype)
+            Z = np.zeros((ROW_BLOCK, net.sizes[l]), dtype=plan.dtype)
         Zv, Yv = Z[rows], Y[rows]
         was_light = ~dense
         if zcache is not None:
@@ -204,7 +229,10 @@ def _run_block(plan: Plan, x, chips, inputs, events_out, zcache=None, zstore=Non
             if light.size:
                 Zv[light] = zcache[l - 1][inputs[light]]
                 for ptr, cells, old in stuck:
-                    K.remove_inputs(Zv, Wt.WT(l - 1), ptr, cells, old, light)
+                    if conv:
+                        KC.conv_remove_inputs(Zv, t.Wm, t.P, t.inv_ptr, t.inv_p, t.inv_k, ptr, cells, old, light)
+                    else:
+                        K.remove_inputs(Zv, Wt.WT(l - 1), ptr, cells, old, light)
         if zstore is not None:
             zstore[l - 1][:] = Zv
         dense |= hit
@@ -226,21 +254,33 @@ def _run_block(plan: Plan, x, chips, inputs, events_out, zcache=None, zstore=Non
             syn = None
             for k, s, key, layers in active:
                 if s.site == "synapse" and l in layers:
-                    ptr, cells = _events(s, key, l, W.size, chips, inputs)
+                    ptr, cells = _events(s, key, l, n_syn, chips, inputs)
                     record(k, l, np.diff(ptr))
                     dense |= np.diff(ptr) > 0
                     syn = (ptr, cells) if syn is None else E.union_events(syn[0], syn[1], ptr, cells)
             if dead is not None:
                 tp, npt, nl, ni = plan.core_data
                 m = plan.mapping
-                K.dead_core_tiles(Zv, Yv, W, dead[0], dead[1], tp, m.tile_layer, m.tile_r0, m.tile_r1,
-                                  m.tile_c0, m.tile_c1, l)
-                if syn is not None:
-                    p = m.profile
-                    K.stuck_synapses_live_cores(Zv, Yv, W, syn[0], syn[1], dead[0], dead[1],
-                                                plan.tile_grids[l - 1], p.crossbar_rows, p.crossbar_cols)
+                if conv:  # kernel tiles on dead cores, for every position they serve
+                    KC.conv_dead_core_tiles(Zv, Yv, t.Wm, t.idx, dead[0], dead[1], tp, m.tile_layer, m.tile_r0,
+                                            m.tile_r1, m.tile_c0, m.tile_c1, m.tile_pos, l)
+                    if syn is not None:
+                        KC.conv_stuck_synapses_live_cores(Zv, Yv, t.Wm, t.idx, syn[0], syn[1], dead[0], dead[1],
+                                                          t.cell_core, t.replicated)
+                else:
+                    K.dead_core_tiles(Zv, Yv, W, dead[0], dead[1], tp, m.tile_layer, m.tile_r0, m.tile_r1,
+                                      m.tile_c0, m.tile_c1, l)
+                    if syn is not None:
+                        p = m.profile
+                        K.stuck_synapses_live_cores(Zv, Yv, W, syn[0], syn[1], dead[0], dead[1],
+                                                    plan.tile_grids[l - 1], p.crossbar_rows, p.crossbar_cols)
             elif syn is not None:
-                K.stuck_synapses(Zv, Yv, W, syn[0], syn[1])
+                if not conv:
+                    K.stuck_synapses(Zv, Yv, W, syn[0], syn[1])
+                elif t.replicated:
+                    KC.conv_stuck_synapses_replicated(Zv, Yv, t.Wm, t.idx, syn[0], syn[1])
+                else:
+                    KC.conv_stuck_synapses(Zv, Yv, t.Wm, t.idx, syn[0], syn[1])
         pristine = was_light & ~dense if ycache is not None else None  # z_l exactly clean
         if pristine is not None and pristine.any():
             fresh = np.flatnonzero(~pristine)
@@ -312,6 +352,12 @@ def _check_finite_clean(clean):
 SMALL_NET_SYNAPSES = 100_000  # below this, per-block work is too small for threads to pay off
 
 
+def _work_synapses(net) -> int:
+    """Multiply-adds per inference (a conv kernel weight counts once per position it serves)."""
+    return int(sum(la.op.n_weights * (net.sizes[l] // la.op.weight.shape[0] if la.op.kind == "conv2d" else 1)
+                   for l, la in enumerate(net.layers, start=1)))
+
+
 def _resolve_threads(threads, n_synapses: int):
     """Default: one thread for small networks (GIL hand-offs dominate), else the CPUs (at most 8)."""
     if threads is None:
@@ -324,7 +370,9 @@ def permanent_fault_sites(target, faults, chip: int = 0, seed=None) -> list:
 
     Returns one dict per spec (``{}`` for non-permanent specs) mapping a layer
     slot to an int64 array of faulty site indices: neuron indices for neuron
-    specs, ``i * n_in + j`` for synapse ``W_l[i, j]``, core ids (slot 0) for
+    specs, ``i * n_in + j`` for synapse ``W_l[i, j]`` (conv layers: kernel cell
+    ``co*K + k``, or ``(p*c_out + co)*K + k`` for replicated kernels; see
+    :mod:`neurosim.kernels.conv`), core ids (slot 0) for
     core specs. Same ``seed`` as :func:`simulate` gives exactly its faults, so
     other simulators (e.g. the Brian2 reference) can replay them.
     """
@@ -336,6 +384,8 @@ def permanent_fault_sites(target, faults, chip: int = 0, seed=None) -> list:
         if s.mode == "permanent":
             slots = [0] if s.site == "core" else list(layers)
             for slot in slots:
+                if plan.n_sites(s, slot) == 0:
+                    continue
                 _, cells = _events(s, key, slot, plan.n_sites(s, slot), chips, chips)
                 sites[slot] = cells
         out.append(sites)
@@ -351,7 +401,8 @@ def _ranges(total: int, chunk_rows: int | None, threads: int):
 
 
 def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk_rows: int | None = None,
-             progress=None, labels=None, precision: str = DEFAULT_PRECISION, first_chip: int = 0) -> SimResult:
+             progress=None, labels=None, precision: str = DEFAULT_PRECISION, first_chip: int = 0, mode=None,
+             **spiking) -> SimResult:
     """Run ``n_chips`` faulty chip instances on inputs ``x``.
 
     Parameters
@@ -386,18 +437,27 @@ def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk
         Index of the first chip instance: ``simulate(..., n_chips=m, first_chip=c)``
         gives exactly chips ``c..c+m-1`` of a larger run with the same seed
         (streamed runs simulate chunks of chips this way, see :mod:`neurosim.sim.stream`).
+    mode, **spiking : None, "rate" or "spiking"; spiking options
+        Networks with spiking neurons (or ``mode="spiking"``) run in spiking
+        mode, :func:`neurosim.sim.spiking.simulate_spiking` (``ticks``,
+        ``dt_s``, ``encoding``, ``delay_ticks``, ``spike_counts``, ``spike_trains``).
 
     Returns
     -------
     SimResult
         ``delta`` and ``clean`` in the chosen precision.
     """
+    from .spiking import route  # spiking networks (mode="spiking", ticks=, dt_s=...): neurosim.sim.spiking
+    routed = route(target, x, faults, mode, spiking, n_chips=n_chips, seed=seed, threads=threads,
+                   chunk_rows=chunk_rows, progress=progress, labels=labels, precision=precision)
+    if routed is not None:
+        return routed
     n_chips = _check_int("n_chips", n_chips)
     first_chip = _check_int("first_chip", first_chip, lo=0)
     if chunk_rows is not None:
         chunk_rows = _check_int("chunk_rows", chunk_rows)
     net0 = simulation_network(target)
-    threads = _resolve_threads(threads, net0.n_synapses)
+    threads = _resolve_threads(threads, _work_synapses(net0))
     x = net0.check_inputs(x)
     B = x.shape[0]
     if B == 0:
@@ -459,6 +519,8 @@ def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk
         if s.mode == "transient" or s.rate == 0.0:
             continue
         for slot in ([0] if s.site == "core" else list(layers)):
+            if plan.n_sites(s, slot) == 0:
+                continue  # wiring layers
             counts[:, k, slot] = E.chip_site_counts(chips // s.group, key, _salt(s.site, slot),
                                                     plan.n_sites(s, slot), inv_rate(s.rate))
     config = {

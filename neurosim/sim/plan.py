@@ -22,6 +22,7 @@ from ..faults.spec import as_specs
 from ..kernels import events as E
 from ..kernels.rng import inv_rate
 from ..network import Network
+from . import conv as CV
 
 PRECISIONS = {"float64": np.float64, "float32": np.float32}
 DEFAULT_PRECISION = "float64"
@@ -29,12 +30,19 @@ _SITE_CODE = {"neuron": 1, "synapse": 2, "core": 3}
 
 
 class Weights:
-    """A network's weights and biases in one precision; transposes made on first use and kept."""
+    """A network's weights and biases in one precision; transposes made on first use and kept.
+
+    ``W[l]`` is the dense layer's matrix, or ``None`` for conv2d and wiring
+    layers (their dense equivalents are never built here: conv layers run from
+    :class:`~neurosim.sim.conv.ConvTables`); ``b[l]`` is the per-neuron bias of
+    every layer.
+    """
 
     def __init__(self, net: Network, dtype):
         self.dtype = np.dtype(dtype)
         same = self.dtype == np.float64
-        self.W = tuple(W if same else np.ascontiguousarray(W, dtype=self.dtype) for W in net.weights)
+        Ws = [la.op.weight if la.op.kind == "dense" else None for la in net.layers]
+        self.W = tuple(None if W is None else W if same else np.ascontiguousarray(W, dtype=self.dtype) for W in Ws)
         self.b = tuple(b if same else np.ascontiguousarray(b, dtype=self.dtype) for b in net.biases)
         self._WT = [None] * len(self.W)
 
@@ -47,6 +55,16 @@ class Weights:
 
 _WEIGHTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _CORES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_TABLES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def tables_for(net: Network, mapping, dtype) -> tuple:
+    """Cached per-layer conv/wiring tables (see :func:`neurosim.sim.conv.layer_tables`) per target and precision."""
+    per = _TABLES.setdefault(mapping if mapping is not None else net, {})
+    key = np.dtype(dtype).name
+    if key not in per:
+        per[key] = CV.layer_tables(net, mapping, dtype)
+    return per[key]
 
 
 def weights_for(net: Network, dtype) -> Weights:
@@ -64,7 +82,11 @@ def _core_tables(mapping: ChipMapping):
     if got is None:
         grids = []
         p = mapping.profile
-        for l, W in enumerate(mapping.qnet.weights, start=1):
+        for l, la in enumerate(mapping.qnet.layers, start=1):
+            if la.op.kind != "dense":  # conv layers use per-cell cores (ConvTables.cell_core); wiring has no tiles
+                grids.append(None)
+                continue
+            W = la.op.weight
             idx = np.flatnonzero(mapping.tile_layer == l)
             n_cb, n_rb = math.ceil(W.shape[0] / p.crossbar_cols), math.ceil(W.shape[1] / p.crossbar_rows)
             grids.append(np.ascontiguousarray(mapping.tile_core[idx].reshape(n_cb, n_rb)))
@@ -87,10 +109,13 @@ class Plan:
     core_data : tuple or None
         ``(tile_ptr, neuron_ptr, neuron_layer, neuron_index)`` of the mapping.
     tile_grids : tuple or None
-        Per layer, the ``(n_cb, n_rb)`` grid of core ids of its tiles.
+        Per layer, the ``(n_cb, n_rb)`` grid of core ids of its tiles (None for conv and wiring layers).
     specs : tuple
         ``(k, spec, key, layers)`` per fault spec (``key``: the spec's stream key).
     n_inputs : int
+    tables : tuple
+        Per layer: ``None`` (dense), :class:`~neurosim.sim.conv.ConvTables`
+        (conv2d, in the working precision) or :class:`~neurosim.sim.conv.Wiring` (pooling, flatten, scale).
     """
 
     net: Network
@@ -100,6 +125,7 @@ class Plan:
     tile_grids: tuple | None
     specs: tuple
     n_inputs: int
+    tables: tuple = ()
 
     @property
     def dtype(self):
@@ -107,15 +133,13 @@ class Plan:
 
     def clean(self) -> "Plan":
         """The same plan without faults or mapping (the clean pass)."""
-        return Plan(self.net, self.weights, None, None, None, (), self.n_inputs)
+        return Plan(self.net, self.weights, None, None, None, (), self.n_inputs, self.tables)
 
     def n_sites(self, spec, slot: int) -> int:
         """Number of sites of ``spec``'s kind in layer slot ``slot``."""
         if spec.site == "core":
             return self.mapping.n_cores
-        if spec.site == "neuron":
-            return self.net.sizes[slot]
-        return self.net.weights[slot - 1].size
+        return CV.site_count(self.net, self.tables, spec.site, slot)
 
 
 def simulation_network(target) -> Network:
@@ -146,6 +170,11 @@ def make_plan(target, faults, seed, n_inputs, precision=DEFAULT_PRECISION):
     net = simulation_network(target)
     mapping = target if isinstance(target, ChipMapping) else None
     dtype = check_precision(precision)
+    if not net.is_rate:
+        raise ConfigError(
+            f"Network {net.name!r} has spiking neuron models; the rate engine cannot run it (use the spiking mode)."
+        )
+    tables = tables_for(net, mapping, dtype)
     specs = as_specs(faults)
     if any(s.site == "core" for s in specs) and mapping is None:
         raise ConfigError(
@@ -159,10 +188,11 @@ def make_plan(target, faults, seed, n_inputs, precision=DEFAULT_PRECISION):
         entropy = int(seed)
     keys = spec_keys(entropy, len(specs))
     resolved = tuple((k, s, keys[k], s.resolve_layers(net.n_layers)) for k, s in enumerate(specs))
+    CV.check_spec_layers(net, tables, resolved)
     core_data = tile_grids = None
     if mapping is not None:
         core_data, tile_grids = _core_tables(mapping)
-    return Plan(net, weights_for(net, dtype), mapping, core_data, tile_grids, resolved, n_inputs), entropy
+    return Plan(net, weights_for(net, dtype), mapping, core_data, tile_grids, resolved, n_inputs, tables), entropy
 
 
 def salt(site: str, layer: int) -> int:
