@@ -84,7 +84,9 @@ def run(args):
     net, mapping = load_target(args, x_sample=x)
     specs = parse_faults(args, mapping.profile if mapping is not None else None)
     spk = spiking_kwargs(args, net)
-    if not spk and not getattr(res_net(mapping, net), "is_spiking", False):
+    from ..spiking.network import is_spiking
+
+    if not spk and not is_spiking(res_net(mapping, net)):
         return _run_streamed(args, out, net, mapping, x, labels, specs)
     with progress_bar(args.chips * x.shape[0], "simulate", enabled=args.progress) as bar:
         res = simulate(mapping or net, x, specs, n_chips=args.chips, seed=args.seed, threads=args.threads,
