@@ -248,7 +248,7 @@ class DaskExecutor:
         except ImportError:
             raise ConfigError("The Dask executor needs 'dask[distributed]'; pip install 'dask[distributed]'.") from None
         for name in ("distributed", "distributed.comm", "distributed.client", "distributed.worker",
-                     "distributed.nanny", "distributed.scheduler", "tornado"):
+                     "distributed.nanny", "distributed.scheduler", "distributed.core", "tornado", "asyncio"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
         self._env = worker_numba_env()
         self._env.__enter__()
