@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from neurosim.cli.main import COMMANDS, build_parser, main
-from conftest import DIGITS
+from conftest import DIGITS, need_torch
 
 ENVELOPE = {"command", "neurosim_version", "model", "profile", "seed", "result"}
-RANDOM = {"simulate", "compare", "sweep", "plan"}          # commands that draw random numbers
+RANDOM = {"simulate", "compare", "sweep", "plan", "train", "certify"}          # commands that draw random numbers
 LONG = {"simulate", "compare", "sweep", "plan"}            # commands that take long enough for a progress bar
 FIGURES = {"compare", "report"}
 
@@ -109,11 +109,18 @@ def _commands(d):
                   "--limit", "20", "-o", d / "s.h5"],
         "report": ["report", d / "s.h5", "-o", d / "rep"],
         "plan": ["plan", "--check", d / "plan", "--no-rerun"],
+        "convert": ["convert", m, "--ticks", "10", "--limit", "20", "-o", d / "snn.h5"],
+        "train": ["train", "--hidden", "8", "--epochs", "2", "-o", d / "trained.h5"],
+        "certify": ["certify", "--eps", "1.0", "--delta", "1e-2", "--p", "0.01", "--complexity", "1000",
+                    "--hidden", "8", "--epochs", "2", "--max-iterations", "1", "--verify-groups", "0",
+                    "-o", d / "cert"],
     }
 
 
 @pytest.mark.parametrize("name", COMMANDS)
 def test_json_envelope_is_the_same_for_every_command(name, work, capsys):
+    if name in TORCH_COMMANDS:
+        need_torch()
     code, out, err = _run(_commands(work)[name] + ["--json"], capsys)
     assert code == 0, err
     doc = _strict(out)
@@ -137,7 +144,12 @@ BAD = {
     "report": ["report", "/no/such/sweep.h5", "-o", "/tmp/never-rep"],
     "plan": ["plan", DIGITS, "--profile", "rram", "--fault", "neuron:transient:0.01", "--eps", "-1", "--delta",
              "1e-3", "-o", "/tmp/never-plan"],
+    "convert": ["convert", DIGITS, "--ticks", "0", "-o", "/tmp/never-snn.h5"],
+    "train": ["train", "--epochs", "0", "-o", "/tmp/never-trained.h5"],
+    "certify": ["certify", "--eps", "-1", "--delta", "1e-3", "--p", "0.01", "--complexity", "1000",
+                "-o", "/tmp/never-cert"],
 }
+TORCH_COMMANDS = {"train", "certify"}
 
 
 @pytest.mark.parametrize("name", COMMANDS)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..errors import ConfigError
-from .common import dump_json
+from .common import add_json, add_output, add_seed, dump_json, print_json
 
 
 def add_parser(sub):
@@ -16,13 +16,14 @@ def add_parser(sub):
     p.add_argument("--hidden", default="32", help="initial hidden widths, comma-separated (default 32)")
     p.add_argument("--width-step", type=int, default=32, help="'increase n by a constant amount' (default 32)")
     p.add_argument("--growth", type=float, default=2.0, help="factor for μ, ψ, λ increases (paper: doubling, 2)")
-    p.add_argument("--activation", default="relu", choices=("relu", "sigmoid", "tanh"))
-    p.add_argument("--epochs", type=int, default=200)
-    p.add_argument("--max-iterations", type=int, default=12)
+    p.add_argument("--activation", default="relu", choices=("relu", "sigmoid", "tanh"),
+                   help="hidden activation (default relu)")
+    p.add_argument("--epochs", type=int, default=200, help="training epochs per Algorithm 1 step (default 200)")
+    p.add_argument("--max-iterations", type=int, default=12, help="Algorithm 1 steps before giving up (default 12)")
     p.add_argument("--verify-groups", type=int, default=300, help="median groups simulated (0 = skip)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", action="store_true")
-    p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for algorithm1.json and network.h5")
+    add_seed(p)
+    add_json(p)
+    add_output(p, "dir", "receives algorithm1.json and network.h5", required=True)
     p.set_defaults(func=run)
 
 
@@ -54,7 +55,7 @@ def run(args):
                          source={"command": "neurosim certify", "status": res.status, "R": res.R})
         (tmp / "algorithm1.json").write_text(dump_json(result) + "\n")
     if args.json:
-        print(dump_json(result))
+        print_json(args, result, seed=args.seed)
         return 0
     print(f"status: {res.status} ({res.reason}); widths {res.widths}; regularisation {res.reg}")
     if res.R is not None:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..errors import ConfigError
-from .common import dump_json
+from .common import add_json, add_output, add_seed, print_json
 
 
 def _floats(text, name, n=None):
@@ -25,11 +25,12 @@ def _ints(text, name):
 def add_parser(sub):
     p = sub.add_parser("train", help="train an MLP on scikit-learn's digits with Eq. 1 and crash injection (needs torch)")
     p.add_argument("--hidden", default="64", help="hidden widths, comma-separated (default 64)")
-    p.add_argument("--activation", default="relu", choices=("relu", "sigmoid", "tanh"))
-    p.add_argument("--epochs", type=int, default=300)
-    p.add_argument("--lr", type=float, default=1e-2)
+    p.add_argument("--activation", default="relu", choices=("relu", "sigmoid", "tanh"),
+                   help="hidden activation (default relu)")
+    p.add_argument("--epochs", type=int, default=300, help="training epochs (default 300)")
+    p.add_argument("--lr", type=float, default=1e-2, help="Adam learning rate (default 1e-2)")
     p.add_argument("--batch", type=int, default=None, help="minibatch size (default: full batch)")
-    p.add_argument("--dropout", type=float, default=0.0, help="crash injection: unscaled dropout rate p_t")
+    p.add_argument("--dropout", type=float, default=0.0, help="crash injection: unscaled dropout rate p_t (default 0)")
     p.add_argument("--lambda", dest="lam", type=float, default=0.0, help="λ of Eq. 1: R1 ≈ Var Δ / p (Theorem 1)")
     p.add_argument("--lambda-target", choices=("loss", "output"), default="loss",
                    help="R1 on the loss layer (paper) or summed over the outputs (b3's Var Δ)")
@@ -39,9 +40,9 @@ def add_parser(sub):
     p.add_argument("--nu", type=float, default=0.0, help="ν of Eq. 1: Σ_l ||W_l||_∞")
     p.add_argument("--crash-layers", default="1", help="neuron layers of λ and dropout (0 = input), e.g. 1")
     p.add_argument("--reg-layers", default="1", help="weight matrices of μ and ψ (1-based), e.g. 1")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", action="store_true")
-    p.add_argument("-o", "--output", required=True, metavar="FILE.h5", help="trained network (must not exist)")
+    add_seed(p)
+    add_json(p)
+    add_output(p, "file", "the trained network, native HDF5 (must not exist)", required=True, metavar="FILE.h5")
     p.set_defaults(func=run)
 
 
@@ -69,7 +70,7 @@ def run(args):
     summary = {"output": str(out), "train_accuracy": res.train_accuracy, "test_accuracy": res.test_accuracy,
                "history": res.history, "config": res.config}
     if args.json:
-        print(dump_json(summary))
+        print_json(args, summary, seed=args.seed)
         return 0
     last = res.history[-1]
     print(f"{res.net} trained {args.epochs} epochs: train accuracy {100 * res.train_accuracy:.2f}%, "
