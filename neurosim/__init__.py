@@ -13,6 +13,13 @@ The layer packages (``analysis``, ``plan``, ``sweep``, ``io``, ``sim``, ``chip``
 """
 __version__ = "0.1.0"
 
+import os as _os
+
+if _os.environ.get("NEUROSIM_WORKER_PARENT_PID"):  # a sweep worker: die with the parent (neurosim/_lifecycle.py)
+    from ._lifecycle import bind_from_env as _bind
+
+    _bind()
+
 from .chip import ChipMapping, ChipProfile, list_profiles, load_profile, map_network
 from .errors import CapacityError, ConfigError, FileFormatError, NeurosimError
 from .faults import FaultSpec, parse_fault

@@ -236,7 +236,11 @@ class Network:
     # -------------------------------------------------------------- forward
     def check_inputs(self, x) -> np.ndarray:
         """Return ``x`` as float64 ``(batch, n_in)`` (from ``(batch, n_in)`` or ``(batch, *input_shape)``) or raise."""
-        x = np.asarray(x, dtype=np.float64)
+        raw = np.asarray(x)
+        if raw.dtype.fields is not None or raw.dtype.kind not in "biuf":
+            raise ConfigError(f"Inputs must be numbers (float or int) of shape (batch, {self.n_in}). Got dtype "
+                              f"{raw.dtype}; convert them with numpy.asarray(x, dtype=float).")
+        x = raw.astype(np.float64, copy=False)
         if x.ndim == 1 or (x.ndim == len(self.input_shape) and x.shape == self.input_shape and x.ndim > 1):
             x = x[None]
         if x.ndim > 2 and x.shape[1:] == self.input_shape:
@@ -245,6 +249,8 @@ class Network:
             want = f"(batch, {self.n_in})" + ("" if len(self.input_shape) == 1 else
                                                f" or (batch, {', '.join(map(str, self.input_shape))})")
             raise ConfigError(f"Inputs must have shape {want}. Got {x.shape}.")
+        if x.shape[0] == 0:
+            raise ConfigError(f"Inputs must hold at least one row of {self.n_in} values. Got shape {x.shape}.")
         if not np.all(np.isfinite(x)):
             raise ConfigError("Inputs contain NaN or inf values; clean them before simulating.")
         return x

@@ -5,7 +5,7 @@ from ..errors import ConfigError
 from ..io.h5util import atomic_dir, check_new_dir
 from .cmd_simulate import add_fault_args, parse_faults
 from .common import (add_chips, add_figure_options, add_json, add_model_inputs, add_output, add_progress, add_seed,
-                     dump_json, load_inputs, load_model, load_target, print_json, progress_bar, table)
+                     check_simulation_memory, dump_json, load_inputs, load_model, load_target, print_json, progress_bar, table)
 
 
 def add_parser(sub):
@@ -80,6 +80,7 @@ def run(args):
     for idx, name, n in ((args.input_index, "--input-index", x.shape[0]), (args.output_index, "--output-index", net.n_out)):
         if idx is not None and not 0 <= idx < n:
             raise ConfigError(f"'{name}' must be in [0, {n - 1}]. Got {idx}.")
+    check_simulation_memory(target_net, x, args.chips, len(specs), "compare", summaries=3)  # before any work
     preds = predictions_for(target_net, x, specs)
     with progress_bar(args.chips * x.shape[0], "simulate", enabled=args.progress) as bar:
         res = simulate(mapping or net, x, specs, n_chips=args.chips, seed=args.seed, threads=args.threads,

@@ -12,7 +12,7 @@ import sys
 from .. import _validate as V
 from ..errors import ConfigError
 from .cmd_simulate import add_fault_args, parse_faults
-from .common import (CHIPS_DEFAULTS, MODEL_HELP, add_inputs, add_progress, dump_json, load_inputs, load_model,
+from .common import (CHIPS_DEFAULTS, MODEL_HELP, add_inputs, add_max_memory, add_progress, dump_json, load_inputs, load_model,
                      print_json, progress_bar, table)
 
 
@@ -80,7 +80,8 @@ def add_parser(sub):
     p.add_argument("-o", "--output", metavar="PLAN_DIR", default=None,
                    help="output folder: the plan folder to create (must not exist or be empty); receives plan.json and "
                         "plan.h5")
-    p.set_defaults(func=run)
+    add_max_memory(p)
+    p.set_defaults(func=run, output_kind="dir")
 
 
 def _validate(args):

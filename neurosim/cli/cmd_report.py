@@ -25,6 +25,9 @@ def run(args):
 
     if not args.output:
         raise ConfigError("'neurosim report' needs -o DIR (the folder for the figures and summary.md).")
+    from ..sweep.store import verify_sweep
+
+    verify_sweep(args.sweep)  # every dataset, raw Δ point by point, against its stored sha256
     info = make_report(args.sweep, args.output, bounds=args.bounds, fmt=args.fig_format, dpi=args.dpi)
     if args.json:
         print_json(args, info, model=None, profile=None, seed=None)

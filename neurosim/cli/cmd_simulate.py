@@ -83,9 +83,14 @@ def run(args):
     x, labels = load_inputs(args, net)
     net, mapping = load_target(args, x_sample=x)
     specs = parse_faults(args, mapping.profile if mapping is not None else None)
+    spk = spiking_kwargs(args, net)
+    from ..spiking.network import is_spiking
+
+    if not spk and not is_spiking(res_net(mapping, net)):
+        return _run_streamed(args, out, net, mapping, x, labels, specs)
     with progress_bar(args.chips * x.shape[0], "simulate", enabled=args.progress) as bar:
         res = simulate(mapping or net, x, specs, n_chips=args.chips, seed=args.seed, threads=args.threads,
-                       progress=bar.update, labels=labels, precision=args.precision, **spiking_kwargs(args, net))
+                       progress=bar.update, labels=labels, precision=args.precision, **spk)
     s = summarize(res, args.confidence)
     if out is not None:
         save_result(res, out, extra={"command": "simulate", "model": str(args.model), "summary": _plain(s)})
@@ -118,3 +123,53 @@ def _plain(s):
     import json
 
     return json.loads(dump_json(s))
+
+
+def res_net(mapping, net):
+    return mapping.qnet if mapping is not None else net
+
+
+def _run_streamed(args, out, net, mapping, x, labels, specs):
+    """Rate mode: chips in chunks, Δ to ``out`` chunk by chunk, memory bounded (neurosim.sim.stream)."""
+    import sys
+
+    from .._resources import check_memory, streamed_simulate_bytes
+    from .._validate import integer
+    from ..sim.stream import run_streamed
+
+    chips = integer(args.chips, "--chips", 1)
+    sizes = res_net(mapping, net).sizes
+    check_memory(streamed_simulate_bytes(sizes, x.shape[0], chips, len(specs)),
+                 f"simulate --chips {chips} on {x.shape[0]} inputs", "use fewer --chips or --limit")
+    if out is not None:  # at most 8 bytes per Δ value on disk
+        check_output_path(out, estimate_bytes=8.0 * chips * x.shape[0] * sizes[-1])
+    from ..analysis.stats import wilson_interval  # scipy: imported only once the checks have passed
+
+    with progress_bar(chips * x.shape[0], "simulate", enabled=args.progress) as bar:
+        s = run_streamed(mapping or net, x, specs, chips, seed=args.seed, threads=args.threads, out=out,
+                         labels=labels, progress=bar.update, confidence=args.confidence, precision=args.precision,
+                         interval=wilson_interval, extra={"command": "simulate", "model": str(args.model)})
+    if s["non_finite"]:
+        print(f"neurosim simulate: warning: {s['non_finite']} faulty output values are not finite (inf/NaN); "
+              "the statistics below include them", file=sys.stderr)
+    if args.json:
+        print_json(args, s, profile=mapping.profile.name if mapping is not None else None, seed=s["seed"])
+        return 0
+    target = f"'{mapping.profile.name}' mapping" if mapping is not None else "float network"
+    print(f"{chips} chips x {x.shape[0]} inputs on the {target}, seed {s['seed']}; faults: "
+          + ", ".join(f.to_text() for f in specs))
+    rows = [(o, f"{m:+.4g}", f"{sd:.4g}") for o, (m, sd) in enumerate(zip(s["mean_delta"], s["std_delta"]))]
+    print(table(rows, ["output", "mean Δ", "std Δ"]))
+    q = s["linf_quantiles"]
+    print(f"||Δ||_∞ quantiles: median {q['q50']:.4g}, 90% {q['q90']:.4g}, 99% {q['q99']:.4g}, max {q['max']:.4g}")
+    print("faults per chip: " + ", ".join(f"{k} {v:.4g}" for k, v in s["faults_per_chip"].items()))
+    if "flip_rate" in s:
+        f = s["flip_rate"]
+        print(f"classification flips: {f['k']}/{f['n']} = {100 * f['rate']:.3f}% "
+              f"({100 * f['confidence']:.0f}% CI {100 * f['lo']:.3f}-{100 * f['hi']:.3f}%)")
+    if "accuracy" in s:
+        a = s["accuracy"]
+        print(f"accuracy: clean {100 * a['clean']:.2f}%, faulty {100 * a['faulty']:.2f}%")
+    if out is not None:
+        print(f"result written to {out}")
+    return 0

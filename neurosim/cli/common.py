@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -33,6 +34,7 @@ def add_output(p, kind="file", what="the result", required=False, metavar=None):
     metavar = metavar or ("FILE" if kind == "file" else "DIR")
     p.add_argument("-o", "--output", metavar=metavar, default=None, required=required,
                    help=f"output {kind_txt}: {what}" + (" (required)" if required else ""))
+    p.set_defaults(output_kind=kind)  # read by preflight(): the output guard runs before the command
 
 
 def add_common(p, output_help="write the result to FILE", seed=True, output_kind="file", output_metavar=None):
@@ -59,9 +61,39 @@ CHIPS_DEFAULTS = {
 
 
 def add_chips(p, command):
+    """``--chips`` (with the command's default) and ``--max-memory`` (every command sized by chips has both)."""
     default, why = CHIPS_DEFAULTS[command]
     p.add_argument("--chips", type=int, default=default,
                    help=f"independent chip instances (default {default}: {why})")
+    add_max_memory(p)
+
+
+def check_simulation_memory(net, x, chips, n_specs, command, summaries=0):
+    """Refuse ``--chips`` whose whole Δ (plus ``summaries`` Δ-sized temporaries) cannot fit, before any work."""
+    from .._resources import check_memory, simulate_bytes
+    from .._validate import integer
+
+    chips = integer(chips, "--chips", 1)
+    check_memory(simulate_bytes(net.sizes, x.shape[0], chips, n_specs, summaries=summaries),
+                 f"{command} --chips {chips} on {x.shape[0]} inputs", "use fewer --chips or --limit fewer inputs")
+
+
+@contextlib.contextmanager
+def preflight(args):
+    """Run before (and around) every command: the output-path guard and the memory limit.
+
+    ``-o`` is checked by :func:`neurosim._paths.check_output` (exists or
+    creatable, writable, a file or a folder as the command expects) before any
+    work; within the command, memory estimates are held to ``--max-memory``
+    (:func:`neurosim._resources.limit_memory`).
+    """
+    from .._resources import limit_memory
+
+    out, kind = getattr(args, "output", None), getattr(args, "output_kind", None)
+    if out is not None and kind is not None:
+        check_output_path(out, directory=kind == "dir")
+    with limit_memory(getattr(args, "max_memory", None)):
+        yield
 
 
 def add_figure_options(p):
@@ -285,17 +317,22 @@ def error_payload(message: str, parameter=None, fix=None) -> dict:
     return {"error": msg, "parameter": parameter, "fix": fix}
 
 
-def check_output_path(path, directory=False):
-    """Refuse an output whose folder does not exist, before any work is done."""
-    if path is None:
-        return None
-    p = Path(path)
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise ConfigError(f"Output folder '{parent}' does not exist; create it or choose another -o path.")
-    if not directory and p.is_dir():
-        raise ConfigError(f"Output '{p}' is a directory; give a file name to -o.")
-    return p
+def add_max_memory(p):
+    """``--max-memory SIZE``: the memory limit of the run (default 75% of the available RAM)."""
+    p.add_argument("--max-memory", metavar="SIZE", default=None,
+                   help="refuse runs whose estimated peak memory exceeds SIZE, e.g. 2G or 500M "
+                        "(default: 75%% of the memory available when the run starts)")
+
+
+def check_output_path(path, directory=False, estimate_bytes=0):
+    """The output-path guard (:func:`neurosim._paths.check_output`), run before any work is done.
+
+    Refuses a missing or unwritable folder, a folder where a file is expected
+    (or a file where a folder is expected), and too little free disk space.
+    """
+    from .._paths import check_output
+
+    return check_output(path, "dir" if directory else "file", estimate_bytes=estimate_bytes)
 
 
 def write_text_atomic(path, text: str):

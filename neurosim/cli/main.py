@@ -70,8 +70,18 @@ def main(argv=None) -> int:
     if not getattr(args, "command", None):
         ap.print_help()
         return 2
+    from .common import preflight
+
     try:
-        return int(args.func(args) or 0)
+        with preflight(args):
+            return int(args.func(args) or 0)
+    except MemoryError:
+        msg = ("ran out of memory; use fewer --chips or inputs (--limit), or set --max-memory below the free memory so "
+               "that oversized runs are refused before they start")
+        if getattr(args, "json", False):
+            _print_json_error(args.command, msg, "--chips", "use fewer --chips")
+        print(f"neurosim {args.command}: error: {msg}", file=sys.stderr)
+        return 2
     except NeurosimError as exc:
         if getattr(args, "json", False):
             _print_json_error(args.command, str(exc), getattr(exc, "parameter", None), getattr(exc, "fix", None))

@@ -39,6 +39,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import ConfigError, FileFormatError
 
 SITES = ("neuron", "synapse", "core", "router")
@@ -46,6 +48,38 @@ MODES = ("permanent", "transient", "intermittent")
 VALUES = ("stuck0", "saturated", "threshold_scale", "leak_scale")
 SPIKING_VALUES = ("saturated", "threshold_scale", "leak_scale")
 SCOPES = ("inference", "tick")
+
+
+def _whole(v):
+    """An integer from an int, an integral float (2.0) or a digit string ("5"); None for anything else (2.9, "12a", True)."""
+    if isinstance(v, (bool, np.bool_)):
+        return None
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        return int(v) if math.isfinite(v) and v == int(v) else None
+    if isinstance(v, str) and v.strip().lstrip("-").isdigit():
+        return int(v.strip())
+    return None
+
+
+def _layer_tuple(label: str, layers) -> tuple:
+    """``layers`` as a sorted tuple of ints: an int or a list of whole numbers (a string such as "12" is refused)."""
+    if isinstance(layers, (str, bytes)):
+        raise ConfigError(f"The 'layers' of fault '{label}' must be an integer or a list of integers, e.g. [1, 2]. "
+                          f"Got the string {layers!r}; write layers = [1, 2] (TOML) or layers=1,2 (text).")
+    if _whole(layers) is not None and not isinstance(layers, str):
+        return (_whole(layers),)
+    try:
+        items = list(layers)
+    except TypeError:
+        raise ConfigError(f"The 'layers' of fault '{label}' must be integers. Got {layers!r}.") from None
+    vals = [_whole(v) if not isinstance(v, str) else None for v in items]
+    bad = [items[k] for k, v in enumerate(vals) if v is None]
+    if bad:
+        raise ConfigError(f"The 'layers' of fault '{label}' must be whole numbers, e.g. [1, 2]. Got {bad[0]!r} "
+                          f"in {items!r}.")
+    return tuple(sorted(set(vals)))
 
 
 @dataclass(frozen=True)
@@ -104,6 +138,8 @@ class FaultSpec:
             raise ConfigError(f"Fault 'mode' of '{site}' must be one of {', '.join(MODES)}. Got {mode!r}.")
         if value not in VALUES:
             raise ConfigError(f"Fault 'value' of '{label}' must be one of {', '.join(VALUES)} (others are not simulated yet). Got {value!r}.")
+        if isinstance(rate, (bool, np.bool_)):
+            raise ConfigError(f"The 'rate' of fault '{label}' must be a number in [0, 1]. Got {rate!r}.")
         try:
             rate = float(rate)
         except (TypeError, ValueError):
@@ -111,24 +147,16 @@ class FaultSpec:
         if not (0.0 <= rate <= 1.0):
             raise ConfigError(f"The 'rate' of fault '{label}' must be in [0, 1]. Got {rate!r}.")
         if layers is not None:
-            if isinstance(layers, (int,)) and not isinstance(layers, bool):
-                layers = (layers,)
-            try:
-                layers = tuple(sorted(set(int(v) for v in layers)))
-            except (TypeError, ValueError):
-                raise ConfigError(f"The 'layers' of fault '{label}' must be integers. Got {layers!r}.") from None
+            layers = _layer_tuple(label, layers)
             if site == "core":
                 raise ConfigError(f"Fault '{label}' takes no 'layers' (a core holds parts of several layers). Got {layers!r}; remove it.")
             lo = 0 if site in ("neuron", "router") else 1
             if not layers or min(layers) < lo:
                 raise ConfigError(f"The 'layers' of fault '{label}' must be integers >= {lo}. Got {list(layers)!r}.")
         p_on, p_off = _markov_params(label, mode, params)
-        try:
-            group = int(group)
-        except (TypeError, ValueError):
-            raise ConfigError(f"The 'group' of fault '{label}' must be an integer >= 1. Got {group!r}.") from None
-        if group < 1:
-            raise ConfigError(f"The 'group' of fault '{label}' must be an integer >= 1. Got {group!r}.")
+        group_in, group = group, _whole(group)
+        if group is None or group < 1:
+            raise ConfigError(f"The 'group' of fault '{label}' must be an integer >= 1. Got {group_in!r}.")
         if group > 1 and mode != "permanent":
             raise ConfigError(f"'group' (chips sharing one fault draw) applies to permanent faults only; remove it from '{label}'.")
         object.__setattr__(self, "site", site)

@@ -47,10 +47,46 @@ def open_for_read(path, kind: str, max_version: int) -> h5py.File:
         raise FileFormatError(f"'{p}' is a directory; expected a neurosim HDF5 {kind} file.")
     try:
         f = h5py.File(p, "r")
-    except OSError as exc:
+    except READ_ERRORS as exc:
         raise FileFormatError(
-            f"'{p}' is not a readable HDF5 file (truncated or another format): {str(exc).splitlines()[0]}."
+            f"'{p}' is not a readable HDF5 file (truncated or another format): {_first_line(exc)}."
         ) from None
+    try:
+        with damaged(p, kind):
+            return _check_header(f, p, kind, max_version)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            f.close()
+        raise
+
+
+#: What h5py (and the JSON/NumPy decoding of its contents) raises on a damaged file.
+READ_ERRORS = (OSError, KeyError, ValueError, TypeError, RuntimeError, AttributeError, IndexError, UnicodeError,
+               OverflowError, MemoryError)
+
+
+def _first_line(exc) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+@contextlib.contextmanager
+def damaged(path, kind: str = "neurosim"):
+    """Turn any low-level read error inside the block into one :class:`FileFormatError` line.
+
+    neurosim's own errors pass through unchanged (they already say what is wrong).
+    """
+    from ..errors import NeurosimError
+
+    try:
+        yield
+    except NeurosimError:
+        raise
+    except READ_ERRORS as exc:
+        raise FileFormatError(f"'{path}' is a damaged {kind} file ({_first_line(exc)}); re-create it with neurosim.") from None
+
+
+def _check_header(f, p, kind, max_version):
     found = f.attrs.get("neurosim_type")
     if isinstance(found, bytes):
         found = found.decode()
@@ -62,13 +98,65 @@ def open_for_read(path, kind: str, max_version: int) -> h5py.File:
     if "format_version" not in f.attrs:
         f.close()
         raise FileFormatError(f"'{p}' has no format_version attribute; it was not written by neurosim. Re-create it with neurosim.")
-    version = int(f.attrs["format_version"])
+    raw = f.attrs["format_version"]
+    version = _as_version(raw)
+    if version is None:
+        f.close()
+        raise FileFormatError(
+            f"'{p}' has format_version {raw!r}; it must be an integer 1..{max_version}. Re-create the file with neurosim."
+        )
     if not 1 <= version <= max_version:
         f.close()
         raise FileFormatError(
             f"'{p}' has {kind} format version {version}; this neurosim reads versions 1..{max_version}. Upgrade neurosim."
         )
     return f
+
+
+def _as_version(raw):
+    """An HDF5 ``format_version`` attribute as an int, or None if it is not a whole number (e.g. "", "1.0", "one")."""
+    if isinstance(raw, np.ndarray):
+        if raw.size != 1:
+            return None
+        raw = raw.reshape(()).item()
+    if isinstance(raw, (bool, np.bool_)):
+        return None
+    if isinstance(raw, (int, np.integer)):
+        return int(raw)
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode()
+        except UnicodeDecodeError:
+            return None
+    if isinstance(raw, str) and raw.strip().isdigit():
+        return int(raw.strip())
+    return None
+
+
+def read_array(group, name: str, path, what: str = "dataset", numeric: bool = True) -> np.ndarray:
+    """Read dataset ``group[name]`` as float64 after checking it is a plain numeric dataset that fits in memory.
+
+    Refuses (one :class:`FileFormatError` line) a missing entry, a group where a
+    dataset is expected, structured / string / compound dtypes, and (via the
+    memory model) an array too large to load.
+    """
+    from .._resources import check_memory
+
+    if name not in group:
+        raise FileFormatError(f"'{path}': {what} '{group.name.rstrip('/')}/{name}' is missing; re-create the file with neurosim.")
+    ds = group[name]
+    where = f"'{path}': {what} '{ds.name}'"
+    if not isinstance(ds, h5py.Dataset):
+        raise FileFormatError(f"{where} is a group, not a dataset; re-create the file with neurosim.")
+    dt = ds.dtype
+    if numeric and (dt.fields is not None or dt.kind not in "biuf" or dt.subdtype is not None):
+        raise FileFormatError(f"{where} has dtype {dt} but must hold plain numbers (float or int); re-create the file with neurosim.")
+    check_memory(float(ds.size) * max(8, dt.itemsize), f"Reading {where} of shape {ds.shape}",
+                 "the file declares an array larger than this machine can hold; check that it is the intended model")
+    try:
+        return np.array(ds[()], dtype=np.float64) if numeric else np.array(ds[()])
+    except (OSError, ValueError, TypeError) as exc:
+        raise FileFormatError(f"{where} cannot be read ({str(exc).splitlines()[0]}); the file is damaged.") from None
 
 
 @contextlib.contextmanager
@@ -137,6 +225,9 @@ def check_new_dir(path, what: str = "Output") -> Path:
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.is_dir():
         raise ConfigError(f"Parent folder of '{out}' does not exist; create it first.")
+    from .._paths import check_output
+
+    check_output(out, "dir", what=what)  # writable (probed), before any work
     return out
 
 
@@ -152,6 +243,7 @@ def atomic_dir(path, what: str = "Output"):
     out = check_new_dir(path, what)
     parent = out.parent if str(out.parent) else Path(".")
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent))
+    os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp creates 0700; give the folder the usual mode, as its files have
     try:
         yield tmp
         if out.exists():

@@ -23,12 +23,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import h5py
 import numpy as np
 
-from ..errors import ConfigError, FileFormatError
+from ..errors import CapacityError, ConfigError, FileFormatError
 from ..layers import OPS, Layer, make_neuron
 from ..network import Network
-from .h5util import atomic_h5, header_attrs, open_for_read, read_json_attr, write_json_attr
+from .h5util import atomic_h5, damaged, header_attrs, open_for_read, read_array, read_json_attr, write_json_attr
 
 FORMAT_VERSION = 2
 KIND = "network"
@@ -99,11 +100,11 @@ def read_layers(f, p, name: str) -> Network:
             in_shape = tuple(read_json_attr(f, "input_shape"))
         else:  # version 1: dense only
             in_shape = (int(g[sorted(g.keys())[0]]["weight"].shape[1]),)
-    except FileFormatError:
+    except (FileFormatError, CapacityError):
         raise
     except ConfigError as exc:
         raise ConfigError(f"'{p}': {exc}") from None
-    except (KeyError, OSError, ValueError, IndexError, TypeError) as exc:
+    except (KeyError, OSError, ValueError, IndexError, TypeError, AttributeError) as exc:
         raise FileFormatError(f"'{p}' is damaged or incomplete ({exc}); re-create it with neurosim.") from None
     try:
         return Network.from_layers(layers, in_shape, name=name)
@@ -117,16 +118,29 @@ def load_bundled_data(path):
 
     if sniff(path) != "native":
         return None, None
-    with open_for_read(path, KIND, FORMAT_VERSION) as f:
+    with open_for_read(path, KIND, FORMAT_VERSION) as f, damaged(path, "network"):
         if "data" not in f:
             return None, None
         d = f["data"]
-        x = np.array(d["inputs"][()], dtype=np.float64)
-        y = np.array(d["labels"][()], dtype=np.int64) if "labels" in d else None
+        if not isinstance(d, h5py.Group):
+            raise FileFormatError(f"'{path}': '/data' must be a group holding 'inputs' (and optionally 'labels').")
+        if "inputs" not in d:
+            raise FileFormatError(f"'{path}': '/data' holds {sorted(d.keys())} but no 'inputs'; bundle inputs with "
+                                  "save_network(..., inputs=x) or pass --inputs FILE.")
+        x = read_array(d, "inputs", path, "bundled inputs")
+        y = None
+        if "labels" in d:
+            y = read_array(d, "labels", path, "bundled labels")
+            if y.shape != (x.shape[0],) or not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
+                raise FileFormatError(f"'{path}': '/data/labels' must hold {x.shape[0]} integer class indices, one per "
+                                      f"input. Got shape {y.shape}; re-save the model with integer labels.")
+            y = y.astype(np.int64)
         return x, y
 
 
 def _read_layer(p, key, lg):
+    if not isinstance(lg, h5py.Group):
+        raise FileFormatError(f"'{p}': '/layers/{key}' must be a group; re-create the file with neurosim.")
     t = _s(lg.attrs.get("type", "dense"))
     cls = OPS.get(t)
     if cls is None:
@@ -136,11 +150,11 @@ def _read_layer(p, key, lg):
     kw = {}
     for name in _ARRAY_PARAMS:
         if name in lg:
-            kw[name] = np.array(lg[name][()], dtype=np.float64)
+            kw[name] = read_array(lg, name, p, name)  # plain numeric, fits in memory
     for name in ("stride", "padding", "kernel"):
         if name in lg.attrs:
             kw[name] = tuple(read_json_attr(lg, name))
-    bias = np.array(lg["bias"][()], dtype=np.float64) if "bias" in lg else None
+    bias = read_array(lg, "bias", p, "bias") if "bias" in lg else None
     kind = _s(lg.attrs["neuron"]) if "neuron" in lg.attrs else _s(lg.attrs["activation"])
     params = {n: np.array(ds[()], dtype=np.float64) for n, ds in lg["neuron"].items()} if "neuron" in lg else {}
     k = int(key) + 1
@@ -156,7 +170,7 @@ def _read_layer(p, key, lg):
 def load_native(path) -> Network:
     """Read a network written by :func:`save_network` (format 1 or 2); bit-exact."""
     p = Path(path)
-    with open_for_read(p, KIND, FORMAT_VERSION) as f:
+    with open_for_read(p, KIND, FORMAT_VERSION) as f, damaged(p, "network"):
         name = _s(f.attrs.get("name", "network"))
         try:
             read_json_attr(f, "source", {})

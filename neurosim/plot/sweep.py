@@ -55,6 +55,9 @@ def _staged_dir(out_dir: Path):
     """
     parent = out_dir.parent if str(out_dir.parent) else Path(".")
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=parent))
+    from ..io.h5util import _UMASK
+
+    os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp makes 0700; the folder gets the usual mode, like its files
     try:
         yield tmp
         if not out_dir.exists():

@@ -338,6 +338,17 @@ def _run_rows(plan, x, start, stop, want_events, zcache=None, zstore=None, ycach
     return out, records
 
 
+def _check_finite_clean(clean):
+    """Refuse a network whose fault-free outputs overflow (e.g. weights of 1e300): every Δ would be NaN."""
+    bad = ~np.isfinite(clean)
+    if bad.any():
+        rows = np.flatnonzero(bad.any(axis=1))
+        raise ConfigError(
+            f"The network's fault-free outputs are not finite (inf or NaN) on {rows.size} of {clean.shape[0]} inputs "
+            f"(first: input {rows[0]}); its weights or inputs overflow float64 — rescale them (Δ would be NaN)."
+        )
+
+
 SMALL_NET_SYNAPSES = 100_000  # below this, per-block work is too small for threads to pay off
 
 
@@ -390,7 +401,8 @@ def _ranges(total: int, chunk_rows: int | None, threads: int):
 
 
 def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk_rows: int | None = None,
-             progress=None, labels=None, precision: str = DEFAULT_PRECISION, mode=None, **spiking) -> SimResult:
+             progress=None, labels=None, precision: str = DEFAULT_PRECISION, first_chip: int = 0, mode=None,
+             **spiking) -> SimResult:
     """Run ``n_chips`` faulty chip instances on inputs ``x``.
 
     Parameters
@@ -421,6 +433,10 @@ def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk
         ``"float64"``: Δ of rare faults is a small difference of two large
         outputs, which float32 resolves only to ~1e-7 of the output scale.
         The fault draws do not depend on it.
+    first_chip : int
+        Index of the first chip instance: ``simulate(..., n_chips=m, first_chip=c)``
+        gives exactly chips ``c..c+m-1`` of a larger run with the same seed
+        (streamed runs simulate chunks of chips this way, see :mod:`neurosim.sim.stream`).
     mode, **spiking : None, "rate" or "spiking"; spiking options
         Networks with spiking neurons (or ``mode="spiking"``) run in spiking
         mode, :func:`neurosim.sim.spiking.simulate_spiking` (``ticks``,
@@ -437,6 +453,7 @@ def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk
     if routed is not None:
         return routed
     n_chips = _check_int("n_chips", n_chips)
+    first_chip = _check_int("first_chip", first_chip, lo=0)
     if chunk_rows is not None:
         chunk_rows = _check_int("chunk_rows", chunk_rows)
     net0 = simulation_network(target)
@@ -451,6 +468,11 @@ def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk
     S, L = len(plan.specs), plan.net.n_layers
     clean_plan = plan.clean()
     total = n_chips * B
+    from .._resources import check_memory, simulate_bytes
+
+    check_memory(simulate_bytes(plan.net.sizes, B, n_chips, S), f"simulate() of {n_chips} chips x {B} inputs",
+                 "use fewer chips, or neurosim.sim.stream.simulate_stream to process the chips in chunks")
+    r0 = first_chip * B  # global index of this call's first row
     any_fault = any(s.rate > 0.0 for _, s, _, _ in plan.specs)
     events = np.zeros((n_chips, S, L + 1), dtype=np.int64)
     cache_bytes = 2 * B * sum(plan.net.sizes[1:]) * dt.itemsize
@@ -464,6 +486,7 @@ def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk
 
     with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=threads) as ex:
         list(ex.map(clean_task, _ranges(B, chunk_rows, threads)))
+        _check_finite_clean(clean)
         if not any_fault:  # every row is the clean one: Δ = 0 exactly, no faulty pass
             delta = np.zeros((n_chips, B, plan.net.n_out), dtype=dt)
             if progress is not None:
@@ -478,20 +501,20 @@ def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk
 
             def consume(item):
                 (s0, s1), out, recs = item
-                flat[s0:s1] = out
+                flat[s0 - r0:s1 - r0] = out
                 for chips, ev in recs:
-                    c0 = chips[0]
+                    c0 = chips[0] - first_chip
                     for k, slot, counts in ev:
-                        per_chip = np.bincount(chips - c0, weights=counts)
+                        per_chip = np.bincount(chips - chips[0], weights=counts)
                         events[c0:c0 + per_chip.size, k, slot] += per_chip.astype(np.int64)
                 if progress is not None:
                     progress(s1 - s0)
 
-            for item in ex.map(task, _ranges(total, chunk_rows, threads)):
+            for item in ex.map(task, [(a + r0, b + r0) for a, b in _ranges(total, chunk_rows, threads)]):
                 consume(item)
             delta -= clean[None]
     counts = events.copy()
-    chips = np.arange(n_chips, dtype=np.int64)
+    chips = np.arange(first_chip, first_chip + n_chips, dtype=np.int64)
     for k, s, key, layers in plan.specs:
         if s.mode == "transient" or s.rate == 0.0:
             continue
@@ -503,6 +526,7 @@ def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk
     config = {
         "faults": [s.to_dict() for _, s, _, _ in plan.specs],
         "n_chips": n_chips, "n_inputs": B, "seed": entropy, "precision": dt.name,
+        **({"first_chip": first_chip} if first_chip else {}),
         "target": "mapping" if plan.mapping is not None else "network",
         "profile": plan.mapping.profile.name if plan.mapping is not None else None,
         "network": {"name": plan.net.name, "sizes": list(plan.net.sizes)},

@@ -11,20 +11,20 @@ Modules: :mod:`.grid` (rates, specs, seeds, the per-worker context),
 assembly, reading), :mod:`.run` (:func:`run_sweep`: resume and the per-point
 work) and :mod:`.executors` (in-process, processes, Dask).
 """
-from .executors import DaskExecutor, ProcessExecutor, SerialExecutor, make_executor
+from .executors import DaskExecutor, ProcessExecutor, SerialExecutor, check_dask_address, make_executor
 from .grid import (
     POINT_SEED_RULE, RAW_SUBSAMPLE_RULE, SweepContext, SweepGrid, build_context, check_rates, load_sweep_faults,
     parse_rates, parse_sweep_fault, point_seed, raw_rows, spec_key, with_rate,
 )
 from .run import PointTask, SweepOutcome, finish_point, run_point, run_sweep, simulate_point
-from .store import SWEEP_KIND, SWEEP_VERSION, SweepData, config_hash, load_raw_delta, load_sweep, sweep_config
+from .store import SWEEP_KIND, SWEEP_VERSION, SweepData, config_hash, load_raw_delta, load_sweep, sweep_config, verify_sweep
 from .summary import QUANTILE_LEVELS, clopper_pearson_interval, quantiles, summarize, summary_fields
 
 __all__ = [
-    "DaskExecutor", "ProcessExecutor", "SerialExecutor", "make_executor",
+    "DaskExecutor", "ProcessExecutor", "SerialExecutor", "check_dask_address", "make_executor",
     "POINT_SEED_RULE", "RAW_SUBSAMPLE_RULE", "SweepContext", "SweepGrid", "build_context", "check_rates",
     "load_sweep_faults", "parse_rates", "parse_sweep_fault", "point_seed", "raw_rows", "spec_key", "with_rate",
     "PointTask", "SweepOutcome", "finish_point", "run_point", "run_sweep", "simulate_point",
-    "SWEEP_KIND", "SWEEP_VERSION", "SweepData", "config_hash", "load_raw_delta", "load_sweep", "sweep_config",
+    "SWEEP_KIND", "SWEEP_VERSION", "SweepData", "config_hash", "load_raw_delta", "load_sweep", "sweep_config", "verify_sweep",
     "QUANTILE_LEVELS", "clopper_pearson_interval", "quantiles", "summarize", "summary_fields",
 ]

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import tempfile
 
 from ..errors import ConfigError
@@ -100,11 +101,16 @@ class SerialExecutor:
         return {"executor": self.name, "threads": self.threads}
 
 
+# --------------------------------------------------------------------------- worker lifecycle
+from .._lifecycle import bind_to_parent, children_bound  # noqa: E402
+
+
 # --------------------------------------------------------------------------- processes
 _WORKER = {}
 
 
-def _init_worker(fn, ctx, threads):
+def _init_worker(fn, ctx, threads, parent_pid=None):
+    bind_to_parent(parent_pid)
     _WORKER.update(fn=fn, ctx=ctx, threads=threads)
 
 
@@ -146,8 +152,9 @@ class ProcessExecutor:
         self._env.__enter__()
         self._pool = ProcessPoolExecutor(max_workers=min(self.workers, len(indices)),
                                          mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=_init_worker, initargs=(fn, ctx, self.threads))
-        futures = [self._pool.submit(_call_worker, i) for i in indices]
+                                         initializer=_init_worker, initargs=(fn, ctx, self.threads, os.getpid()))
+        with children_bound():  # workers start with the first submits: bound to this process, SIGINT ignored
+            futures = [self._pool.submit(_call_worker, i) for i in indices]
         for fut in as_completed(futures):
             yield fut.result()
 
@@ -182,6 +189,25 @@ def _dask_task(fn, ctx, i):
     return i, fn(ctx, i, threads, None)
 
 
+_DASK_ADDRESS = re.compile(r"^(?:(tcp|tls|ws|wss|ucx)://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):([0-9]{1,5})/?$")
+
+
+def check_dask_address(address) -> str:
+    """``PROTOCOL://HOST:PORT`` (or ``HOST:PORT``, protocol tcp) with a port in 1..65535, checked before connecting."""
+    text = str(address).strip() if isinstance(address, str) else None
+    if not text:
+        raise ConfigError(f"'--dask' needs a scheduler address like tcp://HOST:8786. Got {address!r}.")
+    if text.startswith("inproc://") and len(text) > len("inproc://"):  # a scheduler in this process (tests)
+        return text
+    m = _DASK_ADDRESS.match(text)
+    if m is None or not 1 <= int(m.group(3)) <= 65535:
+        raise ConfigError(
+            f"'--dask' must be a scheduler address PROTOCOL://HOST:PORT with a port in 1..65535, e.g. "
+            f"tcp://10.0.0.5:8786. Got {address!r}; add the port the scheduler prints when it starts."
+        )
+    return text if m.group(1) else f"tcp://{text}"
+
+
 class DaskExecutor:
     """A Dask distributed cluster: an existing scheduler (``address``) or a new ``LocalCluster``.
 
@@ -205,8 +231,8 @@ class DaskExecutor:
         if local_workers is not None and (isinstance(local_workers, bool) or not isinstance(local_workers, int)
                                           or local_workers < 1):
             raise ConfigError(f"'--dask-local' must be an integer >= 1. Got {local_workers!r}.")
-        if address is not None and not str(address).strip():
-            raise ConfigError("'--dask' needs a scheduler address like tcp://HOST:8786. Got an empty string.")
+        if address is not None:
+            address = check_dask_address(address)
         self.address = address
         self.local_workers = local_workers
         self.processes = processes
@@ -222,7 +248,7 @@ class DaskExecutor:
         except ImportError:
             raise ConfigError("The Dask executor needs 'dask[distributed]'; pip install 'dask[distributed]'.") from None
         for name in ("distributed", "distributed.comm", "distributed.client", "distributed.worker",
-                     "distributed.nanny", "distributed.scheduler", "tornado"):
+                     "distributed.nanny", "distributed.scheduler", "distributed.core", "tornado", "asyncio"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
         self._env = worker_numba_env()
         self._env.__enter__()
@@ -237,9 +263,10 @@ class DaskExecutor:
                         f"check the address or start one with 'dask scheduler'."
                     ) from None
             else:
-                self.cluster = LocalCluster(n_workers=self.local_workers, threads_per_worker=1,
-                                            processes=self.processes, dashboard_address=None,
-                                            silence_logs=logging.CRITICAL)
+                with children_bound():  # Ctrl-C is the parent's: workers stay quiet and die with it
+                    self.cluster = LocalCluster(n_workers=self.local_workers, threads_per_worker=1,
+                                                processes=self.processes, dashboard_address=None,
+                                                silence_logs=logging.CRITICAL)
                 self.client = Client(self.cluster, set_as_default=False)
         except BaseException:
             self.close()

@@ -18,7 +18,7 @@ from ..sim.engine import simulate, simulation_network
 from ..sim.progress import progress_bar
 from .grid import SweepContext, point_seed, raw_rows, with_rate
 from .store import (
-    _Assembly, _Parts, _cleanup_root, _config_diff, _inspect_existing, _lock, _n_layers, _write_attrs, _write_static,
+    _Assembly, _Parts, _cleanup_root, _seal, _config_diff, _inspect_existing, _lock, _n_layers, _write_attrs, _write_static,
     _write_summary, config_hash, sweep_config,
 )
 from .summary import summarize, summary_fields
@@ -65,6 +65,42 @@ class PointTask:
 _point_task = PointTask()
 
 
+# ============================================================================ resources
+def _parallel(executor) -> int:
+    """Points simulated at the same time on this machine by ``executor``."""
+    if getattr(executor, "address", None):
+        return 1  # a remote cluster: its workers' memory is theirs
+    return int(getattr(executor, "workers", None) or getattr(executor, "local_workers", None) or 1) + \
+        (1 if getattr(executor, "pipeline", False) else 0)
+
+
+def sweep_point_bytes(ctx: SweepContext) -> float:
+    """Peak bytes of one point: the simulation, its statistics (~3 Δ-sized temporaries) and its raw rows."""
+    from .._resources import F8, simulate_bytes
+
+    net = simulation_network(ctx.targets[0])
+    return simulate_bytes(net.sizes, ctx.n_inputs, ctx.n_chips, 1, summaries=3) + 3.0 * ctx.n_raw * net.n_out * F8
+
+
+def sweep_disk_bytes(ctx: SweepContext) -> float:
+    """Bytes a sweep writes at most: raw Δ twice (part files and the final file) plus the summaries."""
+    from .._resources import F8
+
+    net = simulation_network(ctx.targets[0])
+    per_point = ctx.n_raw * (net.n_out + 1) * F8 + ctx.n_chips * (net.n_layers + 1) * 2 * F8 + 4096
+    return 2.0 * ctx.grid.n_points * per_point
+
+
+def check_sweep_memory(ctx: SweepContext, executor=None):
+    """Refuse a sweep whose points cannot fit in memory (:func:`neurosim._resources.check_memory`)."""
+    from .._resources import check_memory
+
+    k = _parallel(executor)
+    check_memory(k * sweep_point_bytes(ctx),
+                 f"A sweep point of {ctx.n_chips} chips x {ctx.n_inputs} inputs" + (f" ({k} at a time)" if k > 1 else ""),
+                 "use fewer --chips per point (more points or seeds instead), fewer --workers, or --limit fewer inputs")
+
+
 # ============================================================================ the sweep
 @dataclass
 class SweepOutcome:
@@ -109,13 +145,13 @@ def run_sweep(ctx: SweepContext, out, net: Network | None = None, labels=None, e
     from ..io.h5util import atomic_h5
     from .executors import SerialExecutor
 
+    from .._paths import check_output
+
     t0 = time.perf_counter()
-    out = Path(out)
+    executor = executor or SerialExecutor()
+    check_sweep_memory(ctx, executor)
+    out = check_output(out, "file", estimate_bytes=sweep_disk_bytes(ctx))
     parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise ConfigError(f"Output folder '{parent}' does not exist; create it or choose another -o path.")
-    if out.is_dir():
-        raise ConfigError(f"Output '{out}' is a directory; give a file name to -o.")
     if net is None:
         t = ctx.targets[0]
         net = t.network if isinstance(t, ChipMapping) else t
@@ -148,23 +184,23 @@ def run_sweep(ctx: SweepContext, out, net: Network | None = None, labels=None, e
                 shutil.rmtree(parts.dir, ignore_errors=True)
             _cleanup_root(parts.root)
         return SweepOutcome(str(out), N, 0, N, "complete", "none", time.perf_counter() - t0, notes=notes)
-    executor = executor or SerialExecutor()
     O = simulation_network(ctx.targets[0]).n_out
     fields = summary_fields(ctx.n_chips, O, _n_layers(ctx.targets[0]) + 1, len(ctx.levels))
     replaced = existing is not None and not same
+    # clean outputs first: a network whose outputs overflow is refused before anything is written
+    cleans = [simulate(t, ctx.x, [], n_chips=1, seed=0, threads=1).clean for t in ctx.targets]
     with _lock(parts.root, out) as root_created:
         parts.dir.mkdir(parents=True, exist_ok=True)
         for stale in list(parts.dir.glob("*.tmp")) + list(parent.glob(f".{out.name}.*.tmp")):
             with contextlib.suppress(OSError):
                 stale.unlink()
         done, broken = parts.scan(N, fields)
-        for b in broken:
-            notes.append(f"discarded unreadable part file '{b}' (its point is recomputed)")
+        for b, why in broken:
+            notes.append(f"discarded corrupted or unreadable part file '{b}' ({why}); its point is recomputed")
             with contextlib.suppress(OSError):
                 b.unlink()
         n_reused = len(done)
         todo = [i for i in range(N) if i not in done]
-        cleans = [simulate(t, ctx.x, [], n_chips=1, seed=0, threads=1).clean for t in ctx.targets]
         owns_out = existing is None or same  # may partial states be written into OUT?
 
         def fill(f, status, n_complete):
@@ -175,6 +211,7 @@ def run_sweep(ctx: SweepContext, out, net: Network | None = None, labels=None, e
         def write_partial():
             with atomic_h5(out) as f:
                 fill(f, "partial", len(done))
+                _seal(f)
 
         try:
             executor.start()

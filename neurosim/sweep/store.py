@@ -50,6 +50,68 @@ def _sha(*arrays) -> str:
     return h.hexdigest()
 
 
+def _dataset_sha(arr: np.ndarray) -> str:
+    """sha256 of a dataset's values (strings by their text, numbers by their bytes)."""
+    arr = np.asarray(arr)
+    if arr.dtype.kind == "O":
+        h = hashlib.sha256(str(arr.shape).encode())
+        for v in arr.ravel():
+            h.update((v.decode() if isinstance(v, bytes) else str(v)).encode() + b"\0")
+        return h.hexdigest()
+    return _sha(arr)
+
+
+def _seal(f, skip=("raw/delta",)):
+    """Store a sha256 attribute on every dataset of ``f`` (except ``skip``: per-point checksums)."""
+    def visit(name, obj):
+        if isinstance(obj, h5py.Dataset) and name not in skip:
+            obj.attrs["sha256"] = _dataset_sha(obj[()])
+    f.visititems(visit)
+
+
+def verify_sweep(path, raw: bool = True) -> int:
+    """Check every dataset of a sweep file against its stored sha256; return the number checked.
+
+    Raw Δ is checked point by point against ``raw/point_sha256`` (``raw=False`` skips it).
+    Raises :class:`~neurosim.errors.FileFormatError` naming the first damaged dataset.
+    """
+    from ..io.h5util import damaged, open_for_read
+
+    bad = []
+    n = [0]
+
+    def visit(name, obj):
+        if not isinstance(obj, h5py.Dataset) or name == "raw/delta" or bad:
+            return
+        want = obj.attrs.get("sha256")
+        if want is None:
+            return
+        want = want.decode() if isinstance(want, bytes) else str(want)
+        n[0] += 1
+        if _dataset_sha(obj[()]) != want:
+            bad.append(name)
+
+    with open_for_read(path, SWEEP_KIND, SWEEP_VERSION) as f, damaged(path, "sweep"):
+        try:
+            f.visititems(visit)
+            if raw and not bad and "raw/point_sha256" in f and "raw/delta" in f:
+                shas = f["raw/point_sha256"][()]
+                d, r = f["raw/delta"], f["raw/row"]
+                for i in range(d.shape[0]):
+                    want = shas[i].decode() if isinstance(shas[i], bytes) else str(shas[i])
+                    if want and _sha(d[i], r[i]) != want:
+                        bad.append(f"raw/delta[{i}]")
+                        break
+                    n[0] += 1
+        except (OSError, KeyError, ValueError, TypeError) as exc:
+            raise FileFormatError(f"'{path}' is a damaged sweep file ({str(exc).splitlines()[0]}); "
+                                  "delete it and re-run the sweep.") from None
+    if bad:
+        raise FileFormatError(f"'{path}': dataset '{bad[0]}' fails its sha256 checksum (the file was altered or "
+                              "corrupted on disk); delete it and re-run the sweep (its part files are gone once complete).")
+    return n[0]
+
+
 def network_digest(net: Network) -> dict:
     return {"name": net.name, "sizes": list(net.sizes), "activations": list(net.activations),
             "sha256": _sha(*net.weights, *net.biases)}
@@ -206,10 +268,10 @@ class _Parts:
         with h5py.File(tmp, "w") as f:
             f.attrs["config_sha256"] = self.chash
             f.attrs["index"] = i
-            f.create_dataset("summary_f8", data=f8)
-            f.create_dataset("summary_i8", data=i8)
-            f.create_dataset("raw_delta", data=result["raw_delta"])
-            f.create_dataset("raw_row", data=result["raw_row"])
+            for name, data in (("summary_f8", f8), ("summary_i8", i8), ("raw_delta", result["raw_delta"]),
+                               ("raw_row", result["raw_row"])):
+                ds = f.create_dataset(name, data=data)
+                ds.attrs["sha256"] = _sha(data)  # verified on resume (scan) and when copied (read_raw)
         _fsync_file(tmp)
         os.replace(tmp, final)
         _fsync_dir(self.dir)
@@ -225,28 +287,48 @@ class _Parts:
                 with h5py.File(p, "r") as f:
                     if f.attrs.get("config_sha256") != self.chash or int(f.attrs["index"]) != i or i >= n_points:
                         raise ValueError("foreign part")
-                    summ = unpack_summary(f["summary_f8"][()], f["summary_i8"][()], fields)
-                    if "raw_delta" not in f or "raw_row" not in f:
-                        raise KeyError("raw")
+                    f8, i8 = _verified(f, "summary_f8"), _verified(f, "summary_i8")
+                    _verified(f, "raw_delta")
+                    _verified(f, "raw_row")
+                    summ = unpack_summary(f8, i8, fields)
                 done[i] = summ
-            except (OSError, ValueError, KeyError):
-                broken.append(p)
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                broken.append((p, str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
         return done, broken
 
     def read_raw(self, i: int):
         with h5py.File(self.path(i), "r") as f:
-            return np.array(f["raw_delta"][()]), np.array(f["raw_row"][()])
+            return _verified(f, "raw_delta"), _verified(f, "raw_row")
+
+
+class ChecksumError(ValueError):
+    """A dataset's bytes do not match the sha256 stored with it."""
+
+
+def _verified(f, name: str) -> np.ndarray:
+    """Read dataset ``name`` and check it against its stored sha256 (:class:`ChecksumError` if it differs)."""
+    ds = f[name]
+    if not isinstance(ds, h5py.Dataset):
+        raise KeyError(f"'{name}' is not a dataset")
+    data = np.array(ds[()])
+    want = ds.attrs.get("sha256")
+    want = want.decode() if isinstance(want, bytes) else want
+    if want is None:
+        raise ChecksumError(f"'{name}' has no sha256 checksum")
+    if _sha(data) != want:
+        raise ChecksumError(f"checksum mismatch in '{name}' (the file was altered or the disk corrupted it)")
+    return data
 
 
 def _inspect_existing(out: Path):
     """``(config, status, n_complete)`` of an existing sweep file; raises for a foreign/unreadable file."""
-    from ..io.h5util import open_for_read, read_json_attr
+    from ..io.h5util import damaged, open_for_read, read_json_attr
 
     try:
         f = open_for_read(out, SWEEP_KIND, SWEEP_VERSION)
     except FileFormatError as exc:
         raise FileFormatError(f"{exc} It is left untouched (even with --force); choose another -o.") from None
-    with f:
+    with f, damaged(out, "sweep"):
         try:
             config = read_json_attr(f, "config")
             status = f.attrs["status"]
@@ -283,6 +365,13 @@ def _cleanup_root(root: Path):
             root.rmdir()
 
 
+def _early_alloc():
+    """Dataset creation properties with early space allocation (chunk addresses fixed when created)."""
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+    return dcpl
+
+
 class _Assembly:
     """The final file, assembled in the background while points complete.
 
@@ -297,12 +386,15 @@ class _Assembly:
         self.path = path
         self.f = h5py.File(path, "w")
         N, K = ctx.grid.n_points, ctx.n_raw
+        self.shas = [""] * N
         rg = self.f.create_group("raw")
         rg.attrs["rule"] = RAW_SUBSAMPLE_RULE if K < ctx.rows_per_point else "all rows (chip-major)"
         if K > 0:
             chunk_rows = max(1, min(K, (1 << 20) // (8 * n_out)))
-            self.delta = rg.create_dataset("delta", shape=(N, K, n_out), dtype=np.float64, chunks=(1, chunk_rows, n_out))
-            self.row = rg.create_dataset("row", shape=(N, K), dtype=np.int64, chunks=(1, K))
+            # chunk space allocated at creation: the file's bytes do not depend on the order points complete in
+            self.delta = rg.create_dataset("delta", shape=(N, K, n_out), dtype=np.float64, chunks=(1, chunk_rows, n_out),
+                                           dcpl=_early_alloc())
+            self.row = rg.create_dataset("row", shape=(N, K), dtype=np.int64, chunks=(1, K), dcpl=_early_alloc())
         else:
             self.delta = rg.create_dataset("delta", shape=(N, 0, n_out), dtype=np.float64)
             self.row = rg.create_dataset("row", shape=(N, 0), dtype=np.int64)
@@ -312,9 +404,14 @@ class _Assembly:
         if self.delta is not None:
             self.delta[i] = delta
             self.row[i] = row
+            self.shas[i] = _sha(np.asarray(delta, dtype=np.float64), np.asarray(row, dtype=np.int64))
 
     def finish(self, out: Path, fill):
         fill(self.f)
+        if self.delta is not None:
+            self.f["raw"].create_dataset("point_sha256", data=np.array(self.shas, dtype=object),
+                                         dtype=h5py.string_dtype())
+        _seal(self.f)
         self.f.close()
         self.f = None
         _fsync_file(self.path)
@@ -369,12 +466,14 @@ class SweepData:
         return idx[np.argsort(self.point_rate[idx], kind="stable")]
 
 
-def load_sweep(path) -> SweepData:
-    """Read a sweep file (complete or partial)."""
-    from ..io.h5util import open_for_read, read_json_attr
+def load_sweep(path, verify: bool = True) -> SweepData:
+    """Read a sweep file (complete or partial); ``verify``: check the checksums of every dataset but raw Δ first."""
+    from ..io.h5util import damaged, open_for_read, read_json_attr
     from ..io.mapping_io import read_network_group
 
-    with open_for_read(path, SWEEP_KIND, SWEEP_VERSION) as f:
+    if verify:
+        verify_sweep(path, raw=False)
+    with open_for_read(path, SWEEP_KIND, SWEEP_VERSION) as f, damaged(path, "sweep"):
         try:
             st = f.attrs["status"]
             status = st.decode() if isinstance(st, bytes) else str(st)
@@ -401,7 +500,7 @@ def load_sweep(path) -> SweepData:
                 labels=np.array(f["inputs/labels"][()]) if "labels" in f["inputs"] else None,
                 networks=tuple(nets), cleans=tuple(cleans),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OSError) as exc:
             raise FileFormatError(f"'{path}' is a damaged sweep file ({exc}); re-run the sweep.") from None
 
 
