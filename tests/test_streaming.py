@@ -55,20 +55,20 @@ def test_first_chip_picks_the_same_chips_of_a_larger_run(setup):
 
 def test_summary_is_bit_identical_for_any_chunk_size_and_matches_numpy(setup):
     net, _, x, y = setup
-    from neurosim.analysis.stats import wilson_interval
+    from neurosim.cli.cmd_simulate import flip_interval
 
     spec = [ns.parse_fault("neuron:transient:2e-2")]
-    a = run_streamed(net, x, spec, 10, seed=2, labels=y, chunk_chips=1, interval=wilson_interval)
-    b = run_streamed(net, x, spec, 10, seed=2, labels=y, chunk_chips=4, interval=wilson_interval)
-    c = run_streamed(net, x, spec, 10, seed=2, labels=y, chunk_chips=10, interval=wilson_interval)
+    a = run_streamed(net, x, spec, 10, seed=2, labels=y, chunk_chips=1, interval=flip_interval)
+    b = run_streamed(net, x, spec, 10, seed=2, labels=y, chunk_chips=4, interval=flip_interval)
+    c = run_streamed(net, x, spec, 10, seed=2, labels=y, chunk_chips=10, interval=flip_interval)
     for k in ("mean_delta", "std_delta"):
         assert np.array_equal(a[k], b[k]) and np.array_equal(a[k], c[k])
     assert a["linf_quantiles"] == b["linf_quantiles"] == c["linf_quantiles"]
     assert a["flip_rate"] == b["flip_rate"] and a["accuracy"] == b["accuracy"]
-    assert (a["flip_rate"]["lo"], a["flip_rate"]["hi"]) == tuple(
-        float(v) for v in wilson_interval(a["flip_rate"]["k"], a["flip_rate"]["n"], 0.95))
     # against plain numpy on the whole Δ (the pre-streaming formulas), to rounding
     r = ns.simulate(net, x, spec, n_chips=10, seed=2, labels=y)
+    ci = flip_interval(r.flips, 0.95)  # the chip-clustered interval on the in-memory flips
+    assert (a["flip_rate"]["lo"], a["flip_rate"]["hi"]) == (ci["lo"], ci["hi"])
     d = r.delta.reshape(-1, r.delta.shape[2])
     np.testing.assert_allclose(a["mean_delta"], d.mean(0), rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(a["std_delta"], d.std(0, ddof=1), rtol=1e-9, atol=1e-15)

@@ -45,6 +45,15 @@ def add_parser(sub):
     p.set_defaults(func=run)
 
 
+def flip_interval(flips, confidence) -> dict:
+    """The flip rate's interval: chip-clustered, because a chip's faults are shared by all its inputs."""
+    from ..analysis.cluster_stats import clustered_proportion
+
+    c = clustered_proportion(flips, confidence)
+    return {"lo": c["lo_clustered"], "hi": c["hi_clustered"], "design_effect": c["design_effect"],
+            "interval": "chip-clustered Clopper-Pearson (Korn-Graubard)"}
+
+
 def summarize(res, confidence=0.95) -> dict:
     """Mean and std of Δ per output, ∞-norm quantiles, flip rate with a chip-clustered interval."""
     from ..analysis.cluster_stats import clustered_proportion
@@ -63,10 +72,8 @@ def summarize(res, confidence=0.95) -> dict:
     flips = res.flips
     if flips is not None:
         c = clustered_proportion(flips, confidence)
-        # lo/hi: chips are the independent units (a chip's faults are shared by all its inputs)
-        out["flip_rate"] = {"k": c["k"], "n": c["n"], "rate": c["rate"], "lo": c["lo_clustered"],
-                            "hi": c["hi_clustered"], "confidence": confidence, "design_effect": c["design_effect"],
-                            "interval": "chip-clustered Clopper-Pearson (Korn-Graubard)"}
+        out["flip_rate"] = {"k": c["k"], "n": c["n"], "rate": c["rate"], "confidence": confidence,
+                            **flip_interval(flips, confidence)}
         if res.labels is not None:
             lab = np.asarray(res.labels)
             out["accuracy"] = {"clean": float(np.mean(np.argmax(res.clean, 1) == lab)),
@@ -143,12 +150,11 @@ def _run_streamed(args, out, net, mapping, x, labels, specs):
                  f"simulate --chips {chips} on {x.shape[0]} inputs", "use fewer --chips or --limit")
     if out is not None:  # at most 8 bytes per Δ value on disk
         check_output_path(out, estimate_bytes=8.0 * chips * x.shape[0] * sizes[-1])
-    from ..analysis.stats import wilson_interval  # scipy: imported only once the checks have passed
 
     with progress_bar(chips * x.shape[0], "simulate", enabled=args.progress) as bar:
         s = run_streamed(mapping or net, x, specs, chips, seed=args.seed, threads=args.threads, out=out,
                          labels=labels, progress=bar.update, confidence=args.confidence, precision=args.precision,
-                         interval=wilson_interval, extra={"command": "simulate", "model": str(args.model)})
+                         interval=flip_interval, extra={"command": "simulate", "model": str(args.model)})
     if s["non_finite"]:
         print(f"neurosim simulate: warning: {s['non_finite']} faulty output values are not finite (inf/NaN); "
               "the statistics below include them", file=sys.stderr)
@@ -166,7 +172,8 @@ def _run_streamed(args, out, net, mapping, x, labels, specs):
     if "flip_rate" in s:
         f = s["flip_rate"]
         print(f"classification flips: {f['k']}/{f['n']} = {100 * f['rate']:.3f}% "
-              f"({100 * f['confidence']:.0f}% CI {100 * f['lo']:.3f}-{100 * f['hi']:.3f}%)")
+              f"({100 * f['confidence']:.0f}% chip-clustered CI {100 * f['lo']:.3f}-{100 * f['hi']:.3f}%, "
+              f"design effect {f['design_effect']:.3g})")
     if "accuracy" in s:
         a = s["accuracy"]
         print(f"accuracy: clean {100 * a['clean']:.2f}%, faulty {100 * a['faulty']:.2f}%")

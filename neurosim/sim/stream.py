@@ -100,8 +100,9 @@ class StreamSummary:
     def result(self, confidence: float = 0.95, interval=None) -> dict:
         """Mean and std of Δ per output, ``||Δ||_∞`` quantiles, flip rate, accuracy.
 
-        ``interval(k, n, confidence) -> (lo, hi)`` (e.g. ``analysis.stats.wilson_interval``,
-        passed in because ``sim`` does not import ``analysis``) adds the flip rate's interval.
+        ``interval(flips, confidence) -> dict`` with at least ``lo`` and ``hi`` (the CLI passes a
+        chip-clustered interval; passed in because ``sim`` does not import ``analysis``) adds the
+        flip rate's interval, computed from the ``(chips, inputs)`` flip flags.
         """
         with np.errstate(all="ignore"):
             return self._result(confidence, interval)
@@ -124,9 +125,8 @@ class StreamSummary:
         }
         if self.flips is not None:
             k = int(np.count_nonzero(self.flips))
-            lo, hi = interval(k, n, confidence) if interval is not None else (np.nan, np.nan)
-            out["flip_rate"] = {"k": k, "n": n, "rate": k / n, "lo": float(lo), "hi": float(hi),
-                                "confidence": confidence}
+            ci = interval(self.flips, confidence) if interval is not None else {"lo": np.nan, "hi": np.nan}
+            out["flip_rate"] = {"k": k, "n": n, "rate": k / n, "confidence": confidence, **ci}
             if self.labels is not None:
                 out["accuracy"] = {"clean": float(np.mean(np.argmax(self.clean, 1) == self.labels)),
                                    "faulty": float(self.correct.sum() / n)}
