@@ -60,18 +60,18 @@ def test_simulate_dispatch_and_mode(digits):
 def test_cli_convert_simulate_sweep_compare(tmp_path, capsys):
     snn = tmp_path / "snn.h5"
     assert main(["convert", "examples/digits_mlp.h5", "--ticks", "30", "--limit", "120", "-o", str(snn), "--json"]) == 0
-    d = json.loads(capsys.readouterr().out)
+    d = json.loads(capsys.readouterr().out)["result"]  # the command-line JSON envelope
     assert d["accuracy"]["snn"] > 0.9 and d["layers"] == ["IF", "IF", "identity"]
     assert main(["simulate", str(snn), "--ticks", "30", "--fault", "router:transient:0.05", "--chips", "3",
                  "--limit", "40", "--json"]) == 0
-    s = json.loads(capsys.readouterr().out)
+    s = json.loads(capsys.readouterr().out)["result"]
     assert s["samples"] == 120 and s["faults_per_chip"]["router:stuck0:transient"] > 0
     assert main(["sweep", str(snn), "--ticks", "20", "--fault", "neuron:permanent:layers=1", "--rates", "0.01,0.1",
                  "--chips", "2", "--limit", "30", "-o", str(tmp_path / "sw.h5")]) == 0
     capsys.readouterr()
     assert main(["compare", str(snn), "--ticks", "30", "--fault", "neuron:transient:0.02:layers=1", "--chips", "20",
                  "--limit", "30", "--ann", "examples/digits_mlp.h5", "-o", str(tmp_path / "cmp"), "--json"]) == 0
-    c = json.loads(capsys.readouterr().out)
+    c = json.loads(capsys.readouterr().out)["result"]
     assert c["spiking"]["ticks"] == 30 and c["spiking"]["clean_quantisation_max_abs"] > 0
     # bad spiking input: one line, exit 2, nothing written
     for argv in (["simulate", "examples/digits_mlp.h5", "--fault", "neuron:transient:0.1", "--ticks", "5"],
