@@ -1,0 +1,174 @@
+"""Fault values as sparse corrections (numba).
+
+A faulty synapse ``W[i, j]`` of row ``r`` that holds ``v`` instead of ``w``
+changes the pre-activation by ``(v - w) * Y[r, j]``; a faulty neuron is set to
+its value. Events of several specs are merged first, each cell tagged with the
+spec that decides its value (the later spec on a tie), so every cell is
+corrected once.
+
+Value codes (``neurosim.faults.values.CODES``): 0 zero, 1 number, 2 max,
+3 min, 5 bitflip, 6 scale. Per tag ``t``: ``kind[t]``, ``num[t]`` (the number
+or the factor), ``bitsel[t]`` (-1 = uniform bit), ``hkey[t]`` and ``hmode[t]``
+(what the uniform bit is keyed by: 0 = (chip // group), 1 = (chip, input),
+2 = chip) and ``group[t]``. Per layer: ``fs[cb, rb]`` the tile's full-scale
+weight ``n * s``, ``step[cb, rb]`` its quantisation step, ``rows``/``cols`` the
+tile shape, ``bits`` the weight width (two's complement).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._jit import jit
+from .rng import mix64, stream, uniform
+
+ZERO, NUMBER, MAX, MIN, SATURATED, BITFLIP, SCALE = 0, 1, 2, 3, 4, 5, 6
+
+
+@jit
+def merge_tagged(ptr_a, a, ta, ptr_b, b, tag_b):
+    """Row-wise union of two sorted CSR event lists with tags; on a tie the tag of ``b`` wins."""
+    n = ptr_a.size - 1
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    out = np.empty(a.size + b.size, dtype=np.int64)
+    tags = np.empty(a.size + b.size, dtype=np.int64)
+    m = 0
+    for r in range(n):
+        i, ie = ptr_a[r], ptr_a[r + 1]
+        j, je = ptr_b[r], ptr_b[r + 1]
+        while i < ie or j < je:
+            if j >= je or (i < ie and a[i] < b[j]):
+                out[m] = a[i]
+                tags[m] = ta[i]
+                i += 1
+            elif i >= ie or b[j] < a[i]:
+                out[m] = b[j]
+                tags[m] = tag_b
+                j += 1
+            else:
+                out[m] = b[j]
+                tags[m] = tag_b
+                i += 1
+                j += 1
+            m += 1
+        ptr[r + 1] = m
+    return ptr, out[:m].copy(), tags[:m].copy()
+
+
+@jit(inline="always")
+def flip(q, k, bits):
+    """Two's-complement ``bits``-bit integer ``q`` with bit ``k`` flipped."""
+    m = np.int64(1) << bits
+    u = ((q % m) + m) % m
+    u = u ^ (np.int64(1) << k)
+    if u >= (m >> 1):
+        u -= m
+    return u
+
+
+@jit(inline="always")
+def uniform_bit(hkey, hmode, group, chip, inp, cell, bits):
+    """The bit a bitflip fault flips when none is chosen: a hash of the site's stream identity."""
+    if hmode == 0:
+        c = np.uint64(chip // group)
+        b = np.uint64(0)
+    elif hmode == 1:
+        c = np.uint64(chip)
+        b = np.uint64(inp) + np.uint64(1)
+    else:
+        c = np.uint64(chip)
+        b = np.uint64(0)
+    h = mix64(hkey ^ mix64(c * np.uint64(0x9E3779B97F4A7C15) + b) ^ mix64(np.uint64(cell) + np.uint64(0x632BE59BD9B4E019)))
+    return np.int64(h % np.uint64(bits))
+
+
+@jit(inline="always")
+def cell_value(w, kind, num, bitsel, hkey, hmode, group, chip, inp, cell, fs, step, bits):
+    if kind == ZERO:
+        return 0.0
+    if kind == NUMBER:
+        return num
+    if kind == MAX:
+        return fs
+    if kind == MIN:
+        return -fs
+    if kind == SCALE:
+        return num * w
+    # BITFLIP
+    q = np.int64(np.rint(w / step))
+    k = bitsel if bitsel >= 0 else uniform_bit(hkey, hmode, group, chip, inp, cell, bits)
+    return flip(q, k, bits) * step
+
+
+@jit
+def _dead(dead_ptr, dead, r, core):
+    for e in range(dead_ptr[r], dead_ptr[r + 1]):
+        if dead[e] == core:
+            return True
+    return False
+
+
+@jit
+def valued_synapses(Z, Y, W, ptr, cells, tags, kind, num, bitsel, hkey, hmode, group, chips, inputs,
+                    fs, step, rows, cols, bits, dead_ptr, dead, tile_core_grid):
+    """``Z[r, i] += (v - W[i, j]) * Y[r, j]`` for every tagged faulty cell ``i*n_in+j`` of row ``r``.
+
+    Cells on a core that is dead for the row (``dead_ptr``/``dead`` CSR, may be
+    empty) are skipped: the dead tile's contribution is already removed.
+    """
+    n_in = W.shape[1]
+    has_cores = dead.size > 0
+    for r in range(ptr.size - 1):
+        has_dead = has_cores and dead_ptr[r + 1] > dead_ptr[r]
+        for e in range(ptr[r], ptr[r + 1]):
+            c = cells[e]
+            i = c // n_in
+            j = c - i * n_in
+            cb = i // cols
+            rb = j // rows
+            if has_dead and _dead(dead_ptr, dead, r, tile_core_grid[cb, rb]):
+                continue
+            t = tags[e]
+            w = W[i, j]
+            v = cell_value(w, kind[t], num[t], bitsel[t], hkey[t], hmode[t], group[t], chips[r], inputs[r], c,
+                           fs[cb, rb], step[cb, rb], bits)
+            Z[r, i] += (v - w) * Y[r, j]
+
+
+@jit
+def set_neurons_recorded(Y, ptr, cells, v):
+    """Set ``Y[r, i] = v`` for every faulty neuron; return ``old - v`` per event (for the light path)."""
+    d = np.empty(cells.size)
+    for r in range(ptr.size - 1):
+        for e in range(ptr[r], ptr[r + 1]):
+            d[e] = Y[r, cells[e]] - v
+            Y[r, cells[e]] = v
+    return d
+
+
+@jit
+def column_noise(Z, Y, S2, sel, key, salt, chips, inputs):
+    """Read noise: ``Z[r, i] += sqrt(sum_j S2[i, j] Y[r, j]^2) * N(0, 1)`` for the rows ``sel``.
+
+    ``S2`` holds per-cell noise variances; the normal deviates come from the
+    counter-based stream ``(key, salt, chip, input)`` (Box-Muller), so a row's
+    noise does not depend on its block.
+    """
+    n_out, n_in = S2.shape
+    for q in range(sel.size):
+        r = sel[q]
+        st = stream(key, salt, chips[r], inputs[r])
+        i = 0
+        while i < n_out:
+            st, u1 = uniform(st)
+            st, u2 = uniform(st)
+            rad = np.sqrt(-2.0 * np.log(u1))  # u1 in (0, 1]
+            for h in range(2):
+                if i >= n_out:
+                    break
+                g = rad * (np.cos(2.0 * np.pi * u2) if h == 0 else np.sin(2.0 * np.pi * u2))
+                acc = 0.0
+                for j in range(n_in):
+                    y = Y[r, j]
+                    acc += S2[i, j] * y * y
+                Z[r, i] += np.sqrt(acc) * g
+                i += 1

@@ -1,0 +1,145 @@
+"""Fault values for the engine: per-spec value tables and per-layer tile tables.
+
+The engine hands these arrays to :func:`neurosim.kernels.values.valued_synapses`
+and :func:`~neurosim.kernels.values.set_neurons_recorded`; this module turns
+the specs' :class:`~neurosim.faults.values.FaultValue` into numbers once per
+simulation:
+
+* ``max``/``min`` on a mapped chip: the tile's full-scale weight ``n * s_tile``
+  (``n = 2^(b-1) - 1``); with a stated ``range``: its ends (a plain number).
+* ``bitflip``: the stored integer ``q = rint(w / s_tile)``, bit ``k`` flipped in
+  ``b``-bit two's complement, times ``s_tile``.
+* ``saturated`` neurons: :func:`saturation_levels` of the clean network on the
+  evaluation inputs (layer ``l``: ``max_b max_i y_l[b, i]``).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..chip.mapping import ChipMapping
+from ..chip.quantize import levels
+from ..faults.spec import check_for_chip
+from ..faults.values import CODES
+
+_HMODE = {"permanent": 0, "transient": 1, "intermittent": 2}
+_BIG = 1 << 40
+
+
+@dataclass(frozen=True)
+class ValueTables:
+    """Everything the value kernels need, for one simulation.
+
+    Per spec ``k``: ``kind[k]``, ``num[k]``, ``bitsel[k]``, ``hkey[k]``,
+    ``hmode[k]``, ``group[k]`` (see :mod:`neurosim.kernels.values`). Per weight
+    layer ``l`` (index ``l - 1``): ``fs[l-1]``, ``step[l-1]`` tile grids
+    ``(n_cb, n_rb)``. ``rows``, ``cols``: tile shape; ``bits``: weight bits
+    (0 = float). ``valued``: True if any spec has a non-zero value.
+    """
+
+    kind: np.ndarray
+    num: np.ndarray
+    bitsel: np.ndarray
+    hkey: np.ndarray
+    hmode: np.ndarray
+    group: np.ndarray
+    fs: tuple
+    step: tuple
+    rows: int
+    cols: int
+    bits: int
+    valued: bool
+    saturated: bool
+
+    def layer_hkey(self, layer: int) -> np.ndarray:
+        """Bit-choice keys for weight layer ``layer`` (distinct per layer)."""
+        salt = np.uint64((layer * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF)
+        return self.hkey ^ salt
+
+
+def value_tables(specs, keys, target) -> ValueTables:
+    """Resolve the values of ``specs`` (FaultSpecs, with their stream ``keys``) for ``target``.
+
+    Raises :class:`~neurosim.errors.ConfigError` for values the target cannot
+    give (bit flips or tile ranges on float weights).
+    """
+    mapping = target if isinstance(target, ChipMapping) else None
+    net = mapping.qnet if mapping is not None else target
+    bits = mapping.profile.weight_bits if mapping is not None else None
+    n = len(specs)
+    kind = np.zeros(n, np.int64)
+    num = np.zeros(n)
+    bitsel = np.full(n, -1, np.int64)
+    hmode = np.zeros(n, np.int64)
+    group = np.ones(n, np.int64)
+    hkey = np.array([np.uint64(k) for k in keys], dtype=np.uint64) if n else np.zeros(0, np.uint64)
+    for k, s in enumerate(specs):
+        check_for_chip(s, bits)
+        fv = s.fault_value
+        code = CODES[fv.kind]
+        if fv.kind in ("max", "min") and fv.range is not None:
+            code, num[k] = CODES["number"], fv.range[1] if fv.kind == "max" else fv.range[0]
+        elif fv.kind in ("number", "scale"):
+            num[k] = fv.number
+        kind[k] = code
+        if fv.bit is not None:
+            bitsel[k] = fv.bit
+        hmode[k] = _HMODE[s.mode]
+        group[k] = s.group
+    fs, step = [], []
+    if mapping is not None:
+        p = mapping.profile
+        nlev = levels(p.weight_bits)
+        for l, W in enumerate(net.weights, start=1):
+            idx = np.flatnonzero(mapping.tile_layer == l)
+            n_cb, n_rb = math.ceil(W.shape[0] / p.crossbar_cols), math.ceil(W.shape[1] / p.crossbar_rows)
+            sc = mapping.tile_scale[idx].reshape(n_cb, n_rb)
+            fs.append(np.ascontiguousarray(sc * nlev))
+            step.append(np.ascontiguousarray(sc))
+        rows, cols, wbits = p.crossbar_rows, p.crossbar_cols, p.weight_bits
+    else:
+        for _ in net.weights:
+            fs.append(np.ones((1, 1)))
+            step.append(np.ones((1, 1)))
+        rows = cols = _BIG
+        wbits = 0
+    valued = bool(np.any(kind != CODES["zero"]))
+    saturated = bool(np.any(kind == CODES["saturated"]))
+    return ValueTables(kind, num, bitsel, hkey, hmode, group, tuple(fs), tuple(step), rows, cols, max(wbits, 1),
+                       valued, saturated)
+
+
+def saturation_levels(net, x, zcache=None, chunk: int = 4096) -> np.ndarray:
+    """``sat[l] = max over inputs and neurons of the clean y_l`` for l = 0..L (``saturated`` neurons).
+
+    ``zcache`` (optional): the engine's clean pre-activations per layer (saves a pass).
+    """
+    from ..network import activate
+
+    L = net.n_layers
+    sat = np.full(L + 1, -np.inf)
+    sat[0] = float(np.max(x))
+    if zcache is not None:
+        for l in range(1, L + 1):
+            sat[l] = float(np.max(activate(net.activations[l - 1], zcache[l - 1].copy())))
+        return sat
+    for b0 in range(0, x.shape[0], chunk):
+        ys, _ = net.forward_all(x[b0:b0 + chunk])
+        for l in range(1, L + 1):
+            sat[l] = max(sat[l], float(np.max(ys[l])))
+    return sat
+
+
+def neuron_value(tables: ValueTables, k: int, layer: int, sat) -> float:
+    """The value spec ``k``'s faulty neurons of ``layer`` take."""
+    code = tables.kind[k]
+    if code == CODES["saturated"]:
+        return float(sat[layer])
+    if code == CODES["number"]:
+        return float(tables.num[k])
+    return 0.0
+
+
+__all__ = ["ValueTables", "value_tables", "saturation_levels", "neuron_value"]
