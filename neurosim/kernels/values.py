@@ -22,6 +22,7 @@ from ._jit import jit
 from .rng import mix64, stream, uniform
 
 ZERO, NUMBER, MAX, MIN, SATURATED, BITFLIP, SCALE = 0, 1, 2, 3, 4, 5, 6
+TABLED = (MAX, MIN, BITFLIP)  # values read from the packed cell table
 
 
 @jit
@@ -58,16 +59,15 @@ def merge_tagged(ptr_a, a, ta, ptr_b, b, tag_b):
 def flip(q, k, bits):
     """Two's-complement ``bits``-bit integer ``q`` with bit ``k`` flipped."""
     m = np.int64(1) << bits
-    u = ((q % m) + m) % m
-    u = u ^ (np.int64(1) << k)
+    u = (q & (m - 1)) ^ (np.int64(1) << k)  # q mod 2^b (two's complement), bit k flipped
     if u >= (m >> 1):
         u -= m
     return u
 
 
 @jit(inline="always")
-def uniform_bit(hkey, hmode, group, chip, inp, cell, bits):
-    """The bit a bitflip fault flips when none is chosen: a hash of the site's stream identity."""
+def row_key(hkey, hmode, group, chip, inp):
+    """Key of the stream that picks flipped bits for one row: (chip // group), (chip, input) or chip."""
     if hmode == 0:
         c = np.uint64(chip // group)
         b = np.uint64(0)
@@ -77,8 +77,20 @@ def uniform_bit(hkey, hmode, group, chip, inp, cell, bits):
     else:
         c = np.uint64(chip)
         b = np.uint64(0)
-    h = mix64(hkey ^ mix64(c * np.uint64(0x9E3779B97F4A7C15) + b) ^ mix64(np.uint64(cell) + np.uint64(0x632BE59BD9B4E019)))
-    return np.int64(h % np.uint64(bits))
+    return mix64(hkey ^ mix64(c * np.uint64(0x9E3779B97F4A7C15) + b))
+
+
+@jit(inline="always")
+def cell_bit(rk, cell, bits):
+    """Uniform bit in ``0..bits-1`` for ``cell`` under row key ``rk`` (multiply-shift of a 32-bit hash)."""
+    h = mix64(rk ^ (np.uint64(cell) * np.uint64(0xD6E8FEB86659FD93))) >> np.uint64(32)
+    return np.int64((h * np.uint64(bits)) >> np.uint64(32))
+
+
+@jit(inline="always")
+def uniform_bit(hkey, hmode, group, chip, inp, cell, bits):
+    """The bit a bitflip fault flips when none is chosen: a hash of the site's stream identity."""
+    return cell_bit(row_key(hkey, hmode, group, chip, inp), cell, bits)
 
 
 @jit(inline="always")
@@ -132,6 +144,75 @@ def valued_synapses(Z, Y, W, ptr, cells, tags, kind, num, bitsel, hkey, hmode, g
             v = cell_value(w, kind[t], num[t], bitsel[t], hkey[t], hmode[t], group[t], chips[r], inputs[r], c,
                            fs[cb, rb], step[cb, rb], bits)
             Z[r, i] += (v - w) * Y[r, j]
+
+
+@jit
+def one_value_synapses(Z, Y, W, ptr, cells, kind, num, bitsel, hkey, hmode, group, chips, inputs,
+                       fs, step, rows, cols, bits):
+    """As :func:`valued_synapses` for events of a single spec (value ``kind``), no dead cores.
+
+    One loop per value kind, so the per-fault work is as small as stuck-at-0's.
+    """
+    n_in = W.shape[1]
+    n = ptr.size - 1
+    if kind == ZERO:
+        for r in range(n):
+            for e in range(ptr[r], ptr[r + 1]):
+                c = cells[e]
+                i = c // n_in
+                j = c - i * n_in
+                Z[r, i] -= W[i, j] * Y[r, j]
+    elif kind == NUMBER:
+        for r in range(n):
+            for e in range(ptr[r], ptr[r + 1]):
+                c = cells[e]
+                i = c // n_in
+                j = c - i * n_in
+                Z[r, i] += (num - W[i, j]) * Y[r, j]
+    elif kind == SCALE:
+        f = num - 1.0
+        for r in range(n):
+            for e in range(ptr[r], ptr[r + 1]):
+                c = cells[e]
+                i = c // n_in
+                j = c - i * n_in
+                Z[r, i] += f * W[i, j] * Y[r, j]
+    else:
+        raise ValueError("one_value_synapses: max/min/bitflip go through table_synapses")
+
+
+Q_OFFSET = np.int64(1) << 31
+LOW32 = (np.int64(1) << 32) - 1
+
+
+@jit
+def table_synapses(Z, Y, ptr, cells, n_in, kind, bitsel, hkey, hmode, group, chips, inputs, packed, tscale,
+                   nlev, bits):
+    """``max``/``min``/``bitflip`` faults of one spec from the packed cell table (no dead cores).
+
+    ``packed[c] = (tile << 32) | (q + 2^31)`` holds the stored integer ``q`` and
+    the tile of cell ``c``, so the correction ``(v - w) y = (q' - q) s_tile y``
+    (``q' = +-n`` or ``q`` with one bit flipped) reads one table entry per fault,
+    as stuck-at-0 reads one weight.
+    """
+    n = ptr.size - 1
+    for r in range(n):
+        rk = row_key(hkey, hmode, group, chips[r], inputs[r])
+        for e in range(ptr[r], ptr[r + 1]):
+            c = cells[e]
+            i = c // n_in
+            j = c - i * n_in
+            pk = packed[c]
+            q = (pk & LOW32) - Q_OFFSET
+            sc = tscale[pk >> 32]
+            if kind == MAX:
+                qn = nlev
+            elif kind == MIN:
+                qn = -nlev
+            else:
+                k = bitsel if bitsel >= 0 else cell_bit(rk, c, bits)
+                qn = flip(q, k, bits)
+            Z[r, i] += (qn - q) * sc * Y[r, j]
 
 
 @jit

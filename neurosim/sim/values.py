@@ -52,6 +52,12 @@ class ValueTables:
     bits: int
     valued: bool
     saturated: bool
+    packed: tuple = ()
+    """Per weight layer: the packed cell table of :func:`neurosim.kernels.values.table_synapses` (or None)."""
+    tscale: tuple = ()
+    """Per weight layer: quantisation step of each of its tiles (index of the packed table)."""
+    nlev: int = 0
+    """Largest integer level ``n = 2^(b-1) - 1``."""
 
     def layer_hkey(self, layer: int) -> np.ndarray:
         """Bit-choice keys for weight layer ``layer`` (distinct per layer)."""
@@ -107,8 +113,30 @@ def value_tables(specs, keys, target) -> ValueTables:
         wbits = 0
     valued = bool(np.any(kind != CODES["zero"]))
     saturated = bool(np.any(kind == CODES["saturated"]))
+    packed, tscale = [None] * net.n_layers, [None] * net.n_layers
+    tabled = [s for s, c in zip(specs, kind) if c in (CODES["max"], CODES["min"], CODES["bitflip"])]
+    if mapping is not None and tabled:
+        need = set()
+        for s in tabled:
+            need.update(s.resolve_layers(net.n_layers))
+        for l in sorted(need):
+            packed[l - 1], tscale[l - 1] = _pack(mapping, l)
     return ValueTables(kind, num, bitsel, hkey, hmode, group, tuple(fs), tuple(step), rows, cols, max(wbits, 1),
-                       valued, saturated)
+                       valued, saturated, tuple(packed), tuple(tscale), levels(wbits) if mapping is not None else 0)
+
+
+def _pack(mapping, layer):
+    """``(tile << 32) | (q + 2^31)`` per cell of ``W_layer`` (flat, C order) and the tiles' steps."""
+    W = mapping.qnet.weights[layer - 1]
+    idx = np.flatnonzero(mapping.tile_layer == layer)
+    T = np.empty(W.shape, np.int64)
+    Sc = np.empty(W.shape)
+    for local, t in enumerate(idx):
+        sl = (slice(mapping.tile_c0[t], mapping.tile_c1[t]), slice(mapping.tile_r0[t], mapping.tile_r1[t]))
+        T[sl] = local
+        Sc[sl] = mapping.tile_scale[t]
+    q = np.rint(W / Sc).astype(np.int64)
+    return np.ascontiguousarray(((T << 32) | (q + (1 << 31))).ravel()), np.ascontiguousarray(mapping.tile_scale[idx])
 
 
 def saturation_levels(net, x, zcache=None, chunk: int = 4096) -> np.ndarray:
