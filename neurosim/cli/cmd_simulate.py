@@ -14,14 +14,14 @@ def add_fault_args(p):
     p.add_argument("--faults", metavar="FILE.toml", default=None, help="fault specs as [[fault]] tables")
 
 
-def parse_faults(args, profile=None):
+def parse_faults(args, profile=None, allow_empty=False):
     from ..errors import ConfigError
     from ..faults import load_faults_toml, parse_fault
 
     specs = [parse_fault(s, profile=profile) for s in args.fault]
     if args.faults:
-        specs += load_faults_toml(args.faults)
-    if not specs:
+        specs += load_faults_toml(args.faults, profile=profile)
+    if not specs and not allow_empty:
         raise ConfigError("No fault given: pass at least one --fault SITE:MODE:RATE (e.g. synapse:transient:1e-3) or --faults FILE.toml.")
     return specs
 
@@ -33,6 +33,11 @@ def add_parser(sub):
     p.add_argument("--chips", type=int, default=10, help="chip instances (default 10)")
     p.add_argument("--threads", type=int, default=None, help="worker threads (results do not depend on it)")
     p.add_argument("--confidence", type=float, default=0.95, help="confidence level of intervals (default 0.95)")
+    p.add_argument("--devices", action="store_true",
+                   help="apply the profile's [device] non-idealities (programming/read noise, drift, ADC/DAC); "
+                        "Δ is then against the intended chip. Faults become optional.")
+    p.add_argument("--age", default=None, metavar="DURATION",
+                   help="deployment age for conductance drift, e.g. 3600, 2h, 30d, 1y (needs --devices)")
     add_common(p, output_help="write the full result (delta, clean, fault counts, configuration) to FILE.h5")
     p.set_defaults(func=run)
 
@@ -73,10 +78,10 @@ def run(args):
     net = load_network(args.model)
     x, labels = load_inputs(args, net)
     net, mapping = load_target(args, x_sample=x)
-    specs = parse_faults(args, mapping.profile if mapping is not None else None)
+    specs = parse_faults(args, mapping.profile if mapping is not None else None, allow_empty=args.devices)
     with progress_bar(args.chips * x.shape[0], "simulate") as bar:
         res = simulate(mapping or net, x, specs, n_chips=args.chips, seed=args.seed, threads=args.threads,
-                       progress=bar.update, labels=labels)
+                       progress=bar.update, labels=labels, devices=True if args.devices else None, age=args.age)
     s = summarize(res, args.confidence)
     if out is not None:
         save_result(res, out, extra={"command": "simulate", "model": str(args.model), "summary": _plain(s)})
@@ -85,12 +90,16 @@ def run(args):
         return 0
     target = f"'{mapping.profile.name}' mapping" if mapping is not None else "float network"
     print(f"{res.n_chips} chips x {x.shape[0]} inputs on the {target}, seed {res.seed}; faults: "
-          + ", ".join(f.to_text() for f in res.faults))
+          + (", ".join(f.to_text() for f in res.faults) or "none"))
+    if "devices" in res.config:
+        d = res.config["devices"]
+        on = [k for k in ("programming", "drift") if d[k] != "none"] + [k for k in ("read_sigma", "adc_bits", "dac_bits") if d[k]]
+        print(f"device non-idealities: {', '.join(on)}; age {d['age_s']:.4g} s")
     rows = [(o, f"{m:+.4g}", f"{sd:.4g}") for o, (m, sd) in enumerate(zip(s["mean_delta"], s["std_delta"]))]
     print(table(rows, ["output", "mean Δ", "std Δ"]))
     q = s["linf_quantiles"]
     print(f"||Δ||_∞ quantiles: median {q['q50']:.4g}, 90% {q['q90']:.4g}, 99% {q['q99']:.4g}, max {q['max']:.4g}")
-    print("faults per chip: " + ", ".join(f"{k} {v:.4g}" for k, v in s["faults_per_chip"].items()))
+    print("faults per chip: " + (", ".join(f"{k} {v:.4g}" for k, v in s["faults_per_chip"].items()) or "none"))
     if "flip_rate" in s:
         f = s["flip_rate"]
         print(f"classification flips: {f['k']}/{f['n']} = {100 * f['rate']:.3f}% "
