@@ -10,6 +10,7 @@ from .tails import (
     Balancedness, ChebyshevTail, CrashCountTail, Feasibility, algorithm1_feasibility,
     balanced_tail, chebyshev_tail, crash_count_tail, kl_bernoulli, q_balancedness,
 )
+from .values import fep_value_bound, saturation_levels_of, synapse_value_moments, value_first_order
 # --- end bounds ---
 # --- statistics and planner (owned by analysis/stats.py, planner.py) ---
 from .stats import (

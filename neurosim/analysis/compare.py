@@ -12,6 +12,10 @@ Which prediction applies to which faults (``predictions_for``):
   (:func:`neurosim.analysis.synapse_first_order`);
 * neuron and synapse crashes together → first-order superposition (means and
   variances add; Additional Proposition 7) for b3 + synapse;
+* faults with other values than zero (stuck-at-value, saturated, max/min,
+  bit flips, scale) → the first-order stuck-at-value moments
+  (:func:`neurosim.analysis.values.value_first_order`; needs the mapping for
+  tile-dependent values), for all neuron and synapse specs together;
 * core faults are correlated (a whole core at once): no analytic prediction.
 """
 from __future__ import annotations
@@ -44,10 +48,16 @@ def effective_rates(faults, n_layers: int):
     return pn, ps, unc
 
 
-def predictions_for(net, x, faults) -> dict:
+def predictions_for(net, x, faults, mapping=None) -> dict:
     """Analytic predictions for the given fault specs (see module docstring)."""
     pn, ps, unc = effective_rates(faults, net.n_layers)
     out = {}
+    if any(s.site != "core" and not s.fault_value.is_zero for s in faults):
+        from .values import value_first_order
+
+        covered = [s for s in faults if s.site != "core"]
+        out["values"] = value_first_order(mapping if mapping is not None else net, x, covered)
+        return out
     if pn and not ps:
         out.update(bounds(net, x, pn))
     if ps:

@@ -49,7 +49,7 @@ def run(args):
     for idx, name, n in ((args.input_index, "--input-index", x.shape[0]), (args.output_index, "--output-index", net.n_out)):
         if idx is not None and not 0 <= idx < n:
             raise ConfigError(f"'{name}' must be in [0, {n - 1}]. Got {idx}.")
-    preds = predictions_for(target_net, x, specs)
+    preds = predictions_for(target_net, x, specs, mapping=mapping)
     with progress_bar(args.chips * x.shape[0], "simulate") as bar:
         res = simulate(mapping or net, x, specs, n_chips=args.chips, seed=args.seed, threads=args.threads,
                        progress=bar.update, labels=labels)
