@@ -136,6 +136,8 @@ def _pack(mapping, layer):
         T[sl] = local
         Sc[sl] = mapping.tile_scale[t]
     q = np.rint(W / Sc).astype(np.int64)
+    if not np.array_equal(q * Sc, W):  # not on the integer grid (device noise): no table
+        return None, None
     return np.ascontiguousarray(((T << 32) | (q + (1 << 31))).ravel()), np.ascontiguousarray(mapping.tile_scale[idx])
 
 
