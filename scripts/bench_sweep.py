@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT))
 
 import neurosim as ns  # noqa: E402
 from neurosim.io import load_bundled_data  # noqa: E402
-from neurosim.sim import sweep as S  # noqa: E402
-from neurosim.sim.executors import DaskExecutor, ProcessExecutor, SerialExecutor  # noqa: E402
+from neurosim import sweep as S  # noqa: E402
+from neurosim.sweep.executors import DaskExecutor, ProcessExecutor, SerialExecutor  # noqa: E402
 
 
 def time_simulations(ctx, threads=None) -> float:

@@ -16,12 +16,12 @@ import pytest
 
 from neurosim import ConfigError, map_network, parse_fault
 from neurosim.analysis.planner import median_failure_tail, plan_replicas
-from neurosim.analysis.replicas import (
+from neurosim.plan import (
     TailModel, build_plan, clustered_interval, common_cause_specs, mixture_tail, smallest_R_mixture, tails,
 )
 from neurosim.cli.main import main
 from neurosim.io import load_bundled_data, load_network, save_network
-from neurosim.io.plan_io import (
+from neurosim.plan.files import (
     H5_NAME, JSON_NAME, content_digest, dataset_sha256, read_plan, sha256_file, weights_sha256, write_plan,
 )
 

@@ -22,8 +22,8 @@ import neurosim as ns
 from neurosim.cli.main import main
 from neurosim.errors import ConfigError, FileFormatError
 from neurosim.io import load_bundled_data
-from neurosim.sim import sweep as S
-from neurosim.sim.executors import DaskExecutor, ProcessExecutor, SerialExecutor, make_executor
+from neurosim import sweep as S
+from neurosim.sweep.executors import DaskExecutor, ProcessExecutor, SerialExecutor, make_executor
 
 ROOT = Path(__file__).resolve().parents[1]
 DIGITS = ROOT / "examples" / "digits_mlp.h5"

@@ -1,4 +1,4 @@
-"""Analysis: continuous-limit bounds, exact moments, tail guarantees, statistics, planner."""
+"""Analysis: continuous-limit bounds, exact moments, tail guarantees, statistics, planner maths (no simulation)."""
 # --- bounds (owned by analysis/bounds.py, exact.py, tails.py, fep.py) ---
 from .bounds import (
     BoundResult, LIPSCHITZ, b1_bound, b2_bound, b3_bound, b4_bound, bounds,
@@ -17,17 +17,21 @@ from .stats import (
     LEVEUGLE_T,
     TailEstimate,
     clopper_pearson,
+    clustered_interval,
     dkw_epsilon,
     dkw_sample_size,
     empirical_tail,
     ks_distance_normal,
     leveugle_sample_size,
     mean_ci,
+    t_interval,
     rank_loss,
     std_ci,
     wilson_interval,
 )
-from .planner import ReplicaPlan, log_median_failure_tail, median_failure_tail, plan_replicas
+from .planner import (
+    ReplicaPlan, log_median_failure_tail, median_failure_tail, median_failure_tails, plan_replicas, smallest_odd_R,
+)
 # --- end statistics and planner ---
-# --- deployment plans (analysis/replicas.py) ---
-from .replicas import TailModel, build_plan, common_cause_specs, verify_replicas
+# Deployment plans (simulation, verification, plan files) live in neurosim.plan; analysis is pure maths
+# and imports nothing that simulates (tests/test_architecture.py).

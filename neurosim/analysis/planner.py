@@ -71,14 +71,17 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import special
 
+from .. import _validate as V
 from ..errors import ConfigError
-from .stats import _int_array, _int_scalar, _out, _real
+from .stats import _out
 
 __all__ = [
     "median_failure_tail",
     "log_median_failure_tail",
+    "median_failure_tails",
     "ReplicaPlan",
     "plan_replicas",
+    "smallest_odd_R",
 ]
 
 
@@ -157,7 +160,7 @@ def log_median_failure_tail(R, q):
     float or ndarray
         ``log T`` (``-inf`` for ``q = 0``).
     """
-    R_arr = _int_array(R, "R", "number of chip copies", 1)
+    R_arr = V.int_array(R, "R", "number of chip copies", 1)
     q_arr = _validate_q_any(q)
     try:
         R_b, q_b = np.broadcast_arrays(R_arr, q_arr)
@@ -195,6 +198,39 @@ def median_failure_tail(R, q):
     (0.25, 0.15625)
     """
     return _out(np.exp(log_median_failure_tail(R, q)))
+
+
+def _tail_unique(R: int, u: np.ndarray) -> np.ndarray:
+    """``T(R, u) = P(Bin(R, u) >= ceil(R/2))`` for a 1-d array ``u`` (the formula of :func:`log_median_failure_tail`, vectorised)."""
+    u = np.asarray(u, dtype=np.float64)
+    if R > 4096:  # the planner truncates the sum with a rigorous remainder bound: cheaper for large R
+        return np.exp(np.asarray(log_median_failure_tail(R, u), dtype=np.float64)).reshape(u.shape)
+    out = np.empty(u.shape)
+    k = np.arange((R + 1) // 2, R + 1, dtype=np.float64)
+    logc = special.gammaln(R + 1.0) - special.gammaln(k + 1.0) - special.gammaln(R - k + 1.0)
+    inner = (u > 0.0) & (u < 1.0)
+    out[u <= 0.0] = 0.0
+    out[u >= 1.0] = 1.0
+    idx = np.flatnonzero(inner)
+    step = max(1, (1 << 22) // k.size)
+    for i0 in range(0, idx.size, step):
+        j = idx[i0:i0 + step]
+        lq, l1q = np.log(u[j])[:, None], np.log1p(-u[j])[:, None]
+        lp = logc[None, :] + k[None, :] * lq + (R - k)[None, :] * l1q
+        out[j] = np.exp(np.minimum(0.0, special.logsumexp(lp, axis=1)))
+    return out
+
+
+def median_failure_tails(R: int, q) -> np.ndarray:
+    """``T(R, q)`` elementwise for an array of probabilities (exact, log space; no argument checks).
+
+    The vectorised form of :func:`median_failure_tail` used by the plan's tail
+    models (one ``R``, many ``q``): the full log-sum-exp over ``k >= ceil(R/2)``
+    for ``R <= 4096``, :func:`log_median_failure_tail` above.
+    """
+    q = np.asarray(q, dtype=np.float64)
+    u, inv = np.unique(q.ravel(), return_inverse=True)
+    return _tail_unique(int(R), u)[inv].reshape(q.shape)
 
 
 # ---------------------------------------------------------------------------
@@ -244,6 +280,40 @@ def _validate_q_plan(q) -> float:
             "Lower the per-copy failure rate (larger eps or a more reliable chip)."
         )
     return v
+
+
+def smallest_odd_R(predicate, R_max: int):
+    """Smallest odd ``R <= R_max`` with ``predicate(R)`` true, or None; ``predicate`` must be monotone on odd ``R``.
+
+    Exponential search over ``R = 2m + 1`` for a bracket (``m = 0, 1, 2, 4, ...``,
+    capped at the largest odd ``R <= R_max``), then bisection: ``O(log R)``
+    predicate calls. Used by :func:`plan_replicas` (exact tail ``T(R, q)``) and
+    by the plan's input-averaged tail models (:class:`neurosim.plan.TailModel`).
+    """
+    m_max = (int(R_max) - 1) // 2
+
+    def ok(m: int) -> bool:
+        return bool(predicate(2 * m + 1))
+
+    if ok(0):
+        return 1
+    lo, hi = 0, 1
+    while True:
+        if hi >= m_max:
+            hi = m_max
+            if not ok(hi):
+                return None
+            break
+        if ok(hi):
+            break
+        lo, hi = hi, 2 * hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if ok(mid):
+            hi = mid
+        else:
+            lo = mid
+    return 2 * hi + 1
 
 
 def _paper_R(delta: float) -> int:
@@ -296,44 +366,27 @@ def plan_replicas(q: float, delta: float, max_R: int = 100000) -> ReplicaPlan:
     (155, 21)
     """
     q_v = _validate_q_plan(q)
-    d_v = _real(delta, "delta", "target failure probability of the median")
+    d_v = V.real(delta, "delta", "target failure probability of the median")
     if not 0.0 < d_v < 1.0:
         raise ConfigError(
             f"The 'delta' (target failure probability of the median) must be in (0, 1), e.g. 1e-6. Got {delta!r}."
         )
-    max_R = _int_scalar(max_R, "max_R", "largest number of copies searched", 1)
+    max_R = V.integer(max_R, "max_R", 1, "largest number of copies searched", whole_floats=True)
     log_delta = math.log(d_v)
 
     def log_tail_odd(m: int) -> float:
         return _log_tail_scalar(2 * m + 1, q_v)
 
     m_max = (max_R - 1) // 2
-    if log_tail_odd(0) <= log_delta:
-        m_found = 0
-    else:
-        # exponential search for a bracket (lo fails, hi meets), then bisection
-        lo, hi = 0, 1
-        while True:
-            if hi >= m_max:
-                hi = m_max
-                if log_tail_odd(hi) > log_delta:
-                    R_top = 2 * m_max + 1
-                    raise ConfigError(
-                        f"No number of copies up to 'max_R'={max_R} meets 'delta'={d_v:g} at q={q_v:g} "
-                        f"(the median of R={R_top} still fails with probability "
-                        f"{math.exp(log_tail_odd(m_max)):.3g}). Raise 'max_R', raise 'delta' or lower 'q'."
-                    )
-                break
-            if log_tail_odd(hi) <= log_delta:
-                break
-            lo, hi = hi, 2 * hi
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            if log_tail_odd(mid) <= log_delta:
-                hi = mid
-            else:
-                lo = mid
-        m_found = hi
+    found = smallest_odd_R(lambda r: log_tail_odd((r - 1) // 2) <= log_delta, max_R)
+    if found is None:
+        R_top = 2 * m_max + 1
+        raise ConfigError(
+            f"No number of copies up to 'max_R'={max_R} meets 'delta'={d_v:g} at q={q_v:g} "
+            f"(the median of R={R_top} still fails with probability "
+            f"{math.exp(log_tail_odd(m_max)):.3g}). Raise 'max_R', raise 'delta' or lower 'q'."
+        )
+    m_found = (found - 1) // 2
     R = 2 * m_found + 1
     log_tail = log_tail_odd(m_found)
 

@@ -79,6 +79,7 @@ References
 """
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from dataclasses import dataclass
@@ -87,12 +88,15 @@ from typing import Optional, Tuple
 import numpy as np
 from scipy import special, stats
 
+from .. import _validate as V
 from ..errors import ConfigError
 
 __all__ = [
     "clopper_pearson",
     "wilson_interval",
+    "clustered_interval",
     "mean_ci",
+    "t_interval",
     "std_ci",
     "dkw_epsilon",
     "dkw_sample_size",
@@ -116,65 +120,17 @@ _RANK_PAIRS_MAX_N = 5000
 
 
 # ---------------------------------------------------------------------------
-# validation helpers (shared with planner.py)
+# validation helpers (scalar checks: neurosim._validate)
 # ---------------------------------------------------------------------------
 
-def _real(value, name: str, what: str) -> float:
-    """``value`` as a finite Python float, or a ConfigError naming ``name``."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise ConfigError(f"The '{name}' ({what}) must be a real number. Got {value!r}.")
-    v = float(value)
-    if not math.isfinite(v):
-        raise ConfigError(f"The '{name}' ({what}) must be finite. Got {v}.")
-    return v
-
-
-def _open_unit(value, name: str, what: str, example: str) -> float:
-    """A real number strictly between 0 and 1."""
-    v = _real(value, name, what)
-    if not 0.0 < v < 1.0:
-        raise ConfigError(f"The '{name}' ({what}) must be in (0, 1), e.g. {example}. Got {value!r}.")
-    return v
-
-
 def _confidence(confidence) -> float:
-    return _open_unit(confidence, "confidence", "coverage probability of the interval", "0.95")
-
-
-def _int_array(value, name: str, what: str, minimum: int) -> np.ndarray:
-    """An integer-valued array (ints or integral floats), each >= ``minimum``."""
-    arr = np.asarray(value)
-    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
-        raise ConfigError(f"The '{name}' ({what}) must be an integer or an array of integers. Got {value!r}.")
-    if np.issubdtype(arr.dtype, np.floating):
-        if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
-            bad = arr[~(np.isfinite(arr) & (arr == np.round(arr)))].ravel()[0]
-            raise ConfigError(f"The '{name}' ({what}) must hold whole numbers. Got {bad!r}.")
-    arr = arr.astype(np.int64)
-    if arr.size and arr.min() < minimum:
-        raise ConfigError(f"The '{name}' ({what}) must be >= {minimum}. Got {int(arr.min())}.")
-    return arr
-
-
-def _int_scalar(value, name: str, what: str, minimum: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise ConfigError(f"The '{name}' ({what}) must be an integer. Got {value!r}.")
-    if isinstance(value, numbers.Integral):
-        v = int(value)
-    else:
-        f = float(value)
-        if not math.isfinite(f) or f != round(f):
-            raise ConfigError(f"The '{name}' ({what}) must be a whole number. Got {value!r}.")
-        v = int(f)
-    if v < minimum:
-        raise ConfigError(f"The '{name}' ({what}) must be >= {minimum}. Got {v}.")
-    return v
+    return V.open_unit(confidence, "confidence", "coverage probability of the interval", "0.95")
 
 
 def _counts(k, n) -> Tuple[np.ndarray, np.ndarray]:
     """Validate and broadcast binomial counts ``0 <= k <= n``, ``n >= 1``."""
-    k = _int_array(k, "k", "number of successes", 0)
-    n = _int_array(n, "n", "number of trials", 1)
+    k = V.int_array(k, "k", "number of successes", 0)
+    n = V.int_array(n, "n", "number of trials", 1)
     try:
         k, n = np.broadcast_arrays(k, n)
     except ValueError:
@@ -290,6 +246,44 @@ def clopper_pearson(k, n, confidence: float = 0.95, side: str = "two-sided"):
     return _out(lo), _out(hi)
 
 
+def clustered_interval(fail, confidence: float, side: str = "two-sided") -> dict:
+    r"""Proportion of failures in ``fail`` (clusters × items) with a cluster-robust interval.
+
+    Rows are independent clusters (chips, or replica groups); items within a
+    row may be correlated. Reports the naive Clopper–Pearson interval over all
+    ``n = rows × items`` and the Korn–Graubard one: Clopper–Pearson with the
+    effective size ``n* = n / deff`` and ``k* = p̂ n*``, where
+    ``deff = max(1, B Var(f_g) / (p̂(1-p̂)))`` compares the variance of the
+    row means ``f_g`` with the binomial one (``deff = 1`` when ``p̂`` is 0 or 1
+    or there is one row).
+
+    Reference: E. L. Korn, B. I. Graubard, "Confidence intervals for
+    proportions with small expected number of positive counts estimated from
+    survey data", Survey Methodology 24(2), 193–201, 1998.
+    """
+    f = np.asarray(fail, dtype=bool)
+    if f.ndim != 2 or f.size == 0:
+        raise ConfigError(f"'fail' must be a non-empty (clusters, items) array. Got shape {f.shape}.")
+    G, B = f.shape
+    n = G * B
+    k = int(f.sum())
+    p = k / n
+    lo, hi = clopper_pearson(k, n, confidence, side)
+    deff = 1.0
+    if G >= 2 and 0 < k < n:
+        fg = f.mean(axis=1)
+        deff = max(1.0, float(B * np.var(fg, ddof=1) / (p * (1.0 - p))))
+    n_eff = n / deff
+    k_eff = p * n_eff
+    alpha = 1.0 - confidence
+    a = alpha / 2.0 if side == "two-sided" else alpha
+    clo = 0.0 if (k_eff <= 0 or side == "upper") else float(stats.beta.ppf(a, k_eff, n_eff - k_eff + 1.0))
+    chi = 1.0 if (k_eff >= n_eff or side == "lower") else float(stats.beta.ppf(1.0 - a, k_eff + 1.0, n_eff - k_eff))
+    return {"k": k, "n": n, "rate": p, "lo": float(lo), "hi": float(hi), "side": side,
+            "design_effect": deff, "n_effective": n_eff, "lo_clustered": clo, "hi_clustered": chi,
+            "clusters": G, "confidence": float(confidence)}
+
+
 def wilson_interval(k, n, confidence: float = 0.95):
     r"""Wilson score interval of a binomial proportion [W1927]_.
 
@@ -378,7 +372,7 @@ def empirical_tail(abs_values, eps: float, confidence: float = 0.95, side: str =
     -------
     TailEstimate
     """
-    eps_v = _real(eps, "eps", "error threshold")
+    eps_v = V.real(eps, "eps", "error threshold")
     if eps_v < 0:
         raise ConfigError(f"The 'eps' (error threshold) must be >= 0. Got {eps!r}.")
     x = _samples(abs_values, "abs_values")
@@ -442,6 +436,29 @@ def mean_ci(samples, confidence: float = 0.95, axis: int = 0):
     stderr = x.std(axis=ax, ddof=1) / math.sqrt(n)
     z = stats.norm.ppf(0.5 + conf / 2.0)
     return _out(mean), _out(mean - z * stderr), _out(mean + z * stderr), _out(stderr)
+
+
+@functools.lru_cache(maxsize=64)
+def _t_quantile(q: float, dof: int) -> float:
+    return float(stats.t.ppf(q, dof))
+
+
+def t_interval(samples, confidence: float = 0.95) -> np.ndarray:
+    r"""Student-t interval of the mean along axis 0: array ``(2, ...)``; NaN with fewer than 2 samples.
+
+    ``mean ± t_{n-1, 1/2 + confidence/2} · s / sqrt(n)`` (``s`` with ``ddof=1``):
+    exact for normal samples, and the sweep's interval over independent chips
+    (or replica groups). No argument checks: a hot path of the sweep; use
+    :func:`mean_ci` for a checked (normal-approximation) interval.
+    """
+    samples = np.asarray(samples, dtype=np.float64)
+    n = samples.shape[0]
+    m = samples.mean(axis=0)
+    if n < 2:
+        nan = np.full_like(m, np.nan)
+        return np.stack([nan, nan])
+    half = _t_quantile(0.5 + confidence / 2, n - 1) * samples.std(axis=0, ddof=1) / math.sqrt(n)
+    return np.stack([m - half, m + half])
 
 
 def std_ci(samples, confidence: float = 0.95, axis: int = 0):
@@ -514,8 +531,8 @@ def dkw_epsilon(n, alpha: float = 0.05):
     -------
     float or ndarray
     """
-    a = _open_unit(alpha, "alpha", "error probability of the band", "0.05")
-    n = _int_array(n, "n", "number of samples", 1)
+    a = V.open_unit(alpha, "alpha", "error probability of the band", "0.05")
+    n = V.int_array(n, "n", "number of samples", 1)
     return _out(np.sqrt(math.log(2.0 / a) / (2.0 * n.astype(np.float64))))
 
 
@@ -534,8 +551,8 @@ def dkw_sample_size(eps: float, alpha: float = 0.05) -> int:
     -------
     int
     """
-    e = _open_unit(eps, "eps", "half-width of the CDF band", "0.01")
-    a = _open_unit(alpha, "alpha", "error probability of the band", "0.05")
+    e = V.open_unit(eps, "eps", "half-width of the CDF band", "0.01")
+    a = V.open_unit(alpha, "alpha", "error probability of the band", "0.05")
     x = math.log(2.0 / a) / (2.0 * e * e)
     n = max(1, math.ceil(x * (1.0 - 1e-12)))
     while math.sqrt(math.log(2.0 / a) / (2.0 * n)) > e:  # guard the rounding
@@ -652,15 +669,15 @@ def leveugle_sample_size(N, e: float, confidence: float = 0.95, p: float = 0.5, 
     >>> leveugle_sample_size(None, 0.01, 0.99), leveugle_sample_size(None, 0.01, 0.95)
     (16641, 9604)
     """
-    e_v = _open_unit(e, "e", "margin of error", "0.01 for ±1%")
+    e_v = V.open_unit(e, "e", "margin of error", "0.01 for ±1%")
     conf = _confidence(confidence)
-    p_v = _open_unit(p, "p", "assumed failing proportion", "0.5")
+    p_v = V.open_unit(p, "p", "assumed failing proportion", "0.5")
     if t is None:
         t_v = next((tv for c, tv in LEVEUGLE_T.items() if abs(c - conf) < 1e-12), None)
         if t_v is None:
             t_v = float(stats.norm.ppf(0.5 + conf / 2.0))
     else:
-        t_v = _real(t, "t", "normal quantile of the confidence level")
+        t_v = V.real(t, "t", "normal quantile of the confidence level")
         if t_v <= 0:
             raise ConfigError(f"The 't' (normal quantile of the confidence level) must be > 0, e.g. 1.96. Got {t!r}.")
     limit = t_v * t_v * p_v * (1.0 - p_v) / (e_v * e_v)
@@ -668,7 +685,7 @@ def leveugle_sample_size(N, e: float, confidence: float = 0.95, p: float = 0.5, 
         n_real = limit
         N_int = None
     else:
-        N_int = _int_scalar(N, "N", "population size: number of possible faults", 1)
+        N_int = V.integer(N, "N", 1, "population size: number of possible faults", whole_floats=True)
         n_real = N_int / (1.0 + (N_int - 1) / limit)
     n = max(1, math.ceil(n_real * (1.0 - 1e-12)))
     return min(n, N_int) if N_int is not None else n

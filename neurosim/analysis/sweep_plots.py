@@ -160,7 +160,7 @@ def make_report(path, out_dir, bounds: bool = True) -> dict:
     Returns a JSON-ready dict: figure paths, summary path, status and per-spec
     bound notes.
     """
-    from ..sim.sweep import load_sweep
+    from ..sweep.store import load_sweep
 
     out_dir = Path(out_dir)
     data = load_sweep(path)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import (add_common, check_output_path, dump_json, load_inputs, load_target, table,
+from .common import (add_common, check_limit, check_output_path, dump_json, load_inputs, load_target, table,
                      write_text_atomic)
 
 
@@ -32,10 +32,8 @@ def run(args):
         x, labels = load_bundled_data(args.model)
         if x is not None:  # bundled data: apply --limit through the common loader
             x, labels = load_inputs(args, net)
-        elif args.limit is not None and args.limit < 1:
-            from ..errors import ConfigError
-
-            raise ConfigError(f"'--limit' must be >= 1. Got {args.limit}.")
+        elif args.limit is not None:
+            check_limit(args.limit)
     _, m = load_target(args, x_sample=x)
     s = m.summary()
     if x is not None and labels is not None:

@@ -7,9 +7,9 @@
 from __future__ import annotations
 
 import contextlib
-import math
 import sys
 
+from .. import _validate as V
 from ..errors import ConfigError
 from .cmd_simulate import add_fault_args, parse_faults
 from .common import dump_json, load_inputs, progress_bar, table
@@ -72,22 +72,17 @@ def _validate(args):
         raise ConfigError("'-o PLAN_DIR' is required: the folder that receives plan.json and plan.h5.")
     if not args.profile:
         raise ConfigError("'--profile' is required: a plan is per chip profile (see 'neurosim profiles'), e.g. --profile rram.")
-    if args.eps is None or not (math.isfinite(args.eps) and args.eps > 0):
-        raise ConfigError(f"'--eps' (output error threshold) must be a finite number > 0, e.g. --eps 4. Got {args.eps}.")
-    if args.delta is None or not (0.0 < args.delta < 1.0):
-        raise ConfigError(f"'--delta' (target failure probability of the median) must be in (0, 1), e.g. --delta 1e-3. Got {args.delta}.")
-    if not (0.0 < args.confidence < 1.0):
-        raise ConfigError(f"'--confidence' must be in (0, 1), e.g. 0.95. Got {args.confidence}.")
-    if args.common_cause is not None and not (0.0 <= args.common_cause < 1.0):
-        raise ConfigError(f"'--common-cause' (shared fraction of permanent faults) must be in [0, 1), e.g. 0.3. Got {args.common_cause}.")
-    if args.chips < 2:
-        raise ConfigError(f"'--chips' must be >= 2 to estimate q. Got {args.chips}.")
-    if args.groups is not None and args.groups < 1:
-        raise ConfigError(f"'--groups' must be >= 1. Got {args.groups}.")
-    if args.seed < 0:
-        raise ConfigError(f"'--seed' must be >= 0. Got {args.seed}.")
-    if args.threads is not None and args.threads < 1:
-        raise ConfigError(f"'--threads' must be >= 1. Got {args.threads}.")
+    V.positive(args.eps, "--eps", "output error threshold", "--eps 4")
+    V.open_unit(args.delta, "--delta", "target failure probability of the median", "--delta 1e-3")
+    V.open_unit(args.confidence, "--confidence", "confidence level", "0.95")
+    if args.common_cause is not None:
+        V.unit_interval(args.common_cause, "--common-cause", "shared fraction of permanent faults", "0.3")
+    V.integer(args.chips, "--chips", 2, "independent chips used to estimate q")
+    if args.groups is not None:
+        V.integer(args.groups, "--groups", 1, "replica groups simulated by the verification")
+    V.seed(args.seed, "--seed")
+    if args.threads is not None:
+        V.integer(args.threads, "--threads", 1, "numba/BLAS threads")
 
 
 @contextlib.contextmanager
@@ -109,10 +104,10 @@ def _bars():
 def run(args):
     if args.check is not None:
         return _run_check(args)
-    from ..analysis.replicas import build_plan
+    from ..plan import build_plan
     from ..chip import load_profile, map_network
     from ..io import load_network
-    from ..io.plan_io import check_output_dir, model_info, write_plan
+    from ..plan.files import check_output_dir, model_info, write_plan
 
     _validate(args)
     out = check_output_dir(args.output)
@@ -229,7 +224,7 @@ def _print_plan(doc, out):
 
 
 def _run_check(args):
-    from ..io.plan_io import check_plan
+    from ..plan.check import check_plan
 
     if args.output is not None:
         raise ConfigError("'--check' writes nothing; remove -o.")

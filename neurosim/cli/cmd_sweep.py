@@ -47,10 +47,11 @@ def add_parser(sub):
 
 
 def run(args):
+    from .. import _validate
     from ..errors import ConfigError
     from ..io import load_network
-    from ..sim.executors import make_executor
-    from ..sim.sweep import build_context, load_sweep_faults, parse_rates, run_sweep, spec_key
+    from ..sweep.executors import make_executor
+    from ..sweep import build_context, load_sweep_faults, parse_rates, run_sweep, spec_key
 
     if not args.output:
         raise ConfigError("'neurosim sweep' needs -o FILE.h5 (the sweep file to write or resume).")
@@ -60,8 +61,8 @@ def run(args):
         faults += load_sweep_faults(args.faults)
     if not faults:
         raise ConfigError("The sweep grid is empty: give at least one --fault SPEC or --faults FILE.toml.")
-    if args.threads is not None and args.threads < 1:
-        raise ConfigError(f"'--threads' must be >= 1. Got {args.threads}.")
+    if args.threads is not None:
+        _validate.integer(args.threads, "--threads", 1, "numba/BLAS threads per worker")
     executor = make_executor(workers=args.workers, dask=args.dask, dask_local=args.dask_local, threads=args.threads)
     net = load_network(args.model)
     x, labels = load_inputs(args, net)

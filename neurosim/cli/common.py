@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import _validate
 from ..errors import ConfigError, FileFormatError
 from ..io.h5util import to_jsonable
 from ..sim.progress import progress_bar  # noqa: F401  (re-exported for the commands)
@@ -58,11 +59,15 @@ def load_inputs(args, net):
             raise ConfigError(f"Model '{args.model}' bundles no inputs; pass --inputs FILE.npy or --dataset digits.")
     x = net.check_inputs(x)
     if args.limit is not None:
-        if args.limit < 1:
-            raise ConfigError(f"'--limit' must be >= 1. Got {args.limit}.")
+        check_limit(args.limit)
         x = x[: args.limit]
         labels = None if labels is None else labels[: args.limit]
     return x, labels
+
+
+def check_limit(limit):
+    """``--limit N``: the number of inputs used, >= 1."""
+    return _validate.integer(limit, "--limit", 1, "number of inputs used")
 
 
 def load_target(args, x_sample=None):

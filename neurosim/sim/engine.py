@@ -106,9 +106,9 @@ def simulation_network(target) -> Network:
 
 
 def _check_int(name, v, lo=1):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-        raise ConfigError(f"'{name}' must be an integer >= {lo}. Got {v!r}.")
-    return int(v)
+    from .._validate import integer  # the shared checker (neurosim/_validate.py)
+
+    return integer(v, name, lo)
 
 
 def spec_keys(entropy: int, n: int) -> list:

@@ -62,6 +62,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import _validate
 from ..errors import ConfigError
 from ..faults.spec import as_specs
 from ..network import Network
@@ -177,9 +178,7 @@ def _site_dict(name, sites, valid, sizes):
 
 
 def _check_int(name, v, lo):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-        raise ConfigError(f"'{name}' must be an integer >= {lo}. Got {v!r}.")
-    return int(v)
+    return _validate.integer(v, name, lo)
 
 
 def _masks(net, dead_neurons, dead_synapses):

@@ -1,7 +1,7 @@
 """Where sweep points run: in-process, a local process pool, or a Dask cluster.
 
 Every executor has the same small interface, used by
-:func:`neurosim.sim.sweep.run_sweep`:
+:func:`neurosim.sweep.run_sweep`:
 
 ``start()``
     Acquire resources (processes, a cluster connection); raise
