@@ -101,7 +101,7 @@ def build_plan(mapping: ChipMapping, x, specs, eps: float, delta: float, confide
     if est.flip is not None:
         sim["per_copy_flips"] = _ci_short(clustered_interval(est.flip, confidence))
     # bound route + Algorithm 1
-    bnd = bound_route(net, x, specs, eps, delta, rule, max_R)
+    bnd = bound_route(net, x, specs, eps, delta, rule, max_R, mapping=mapping)
     alg1 = algorithm1_certification(net, x, specs, eps, delta, bound=bnd)
     q_bound, q_bound_comp = bnd.pop("_q", None), bnd.pop("_q_comp", None)
     for k in ("_mean", "_std", "_model"):

@@ -214,7 +214,7 @@ def _layer_contributions(net, x, l):
 
 
 def bound_route(net: Network, x, specs, eps: float, delta: float, rule: str = "componentwise",
-                max_R: int = MAX_R) -> dict:
+                max_R: int = MAX_R, mapping=None) -> dict:
     """q from the paper's bounds (module decision 4); ``available`` False for core faults.
 
     Per (input, output): ``q_o = min(Chebyshev δ_o, Prop. 3 δ0_o)`` bounds
@@ -229,7 +229,15 @@ def bound_route(net: Network, x, specs, eps: float, delta: float, rule: str = "c
         return {"available": False,
                 "reason": "core faults are correlated (a whole core at once); no analytic prediction covers them: "
                           + ", ".join(s.to_text() for s in unc)}
-    mean, std, parts = _first_order(net, x, pn, ps)
+    valued = any(not s.fault_value.is_zero for s in specs)
+    if valued:  # stuck-at-value faults: their own first-order moments (analysis.values)
+        from ..analysis.values import value_first_order
+
+        fo = value_first_order(mapping if mapping is not None else net, x, specs)
+        mean, std, parts = fo.mean, fo.std, ["stuck-at-value first order"]
+        pn = {}  # Proposition 3 is for crashes only
+    else:
+        mean, std, parts = _first_order(net, x, pn, ps)
     cheb = chebyshev_tail(mean, std, eps)
     q_o = np.asarray(cheb.delta, dtype=np.float64)
     q_any = np.asarray(cheb.delta_any, dtype=np.float64).reshape(-1)
@@ -237,7 +245,7 @@ def bound_route(net: Network, x, specs, eps: float, delta: float, rule: str = "c
     prop3 = {"applies": False}
     active_n = {l: r for l, r in pn.items() if r > 0}
     active_s = {l: r for l, r in ps.items() if r > 0}
-    if len(active_n) == 1 and not active_s:
+    if len(active_n) == 1 and not active_s and not valued:
         (l, p), = active_n.items()
         c = _layer_contributions(net, x, l)
         bal = q_balancedness(c, eps)
