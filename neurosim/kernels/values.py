@@ -170,13 +170,13 @@ def one_value_synapses(Z, Y, W, ptr, cells, kind, num, bitsel, hkey, hmode, grou
                 j = c - i * n_in
                 Z[r, i] += (num - W[i, j]) * Y[r, j]
     elif kind == SCALE:
-        f = num - 1.0
         for r in range(n):
             for e in range(ptr[r], ptr[r + 1]):
                 c = cells[e]
                 i = c // n_in
                 j = c - i * n_in
-                Z[r, i] += f * W[i, j] * Y[r, j]
+                w = W[i, j]
+                Z[r, i] -= (w - num * w) * Y[r, j]
     else:
         raise ValueError("one_value_synapses: max/min/bitflip go through table_synapses")
 
@@ -218,7 +218,7 @@ def table_synapses(Z, Y, ptr, cells, n_in, kind, bitsel, hkey, hmode, group, chi
 @jit
 def set_neurons_recorded(Y, ptr, cells, v):
     """Set ``Y[r, i] = v`` for every faulty neuron; return ``old - v`` per event (for the light path)."""
-    d = np.empty(cells.size)
+    d = np.empty(cells.size, dtype=Y.dtype)
     for r in range(ptr.size - 1):
         for e in range(ptr[r], ptr[r + 1]):
             d[e] = Y[r, cells[e]] - v
@@ -253,3 +253,50 @@ def column_noise(Z, Y, S2, sel, key, salt, chips, inputs):
                     acc += S2[i, j] * y * y
                 Z[r, i] += np.sqrt(acc) * g
                 i += 1
+
+
+@jit
+def segment_deltas(W, seg_ptr, fptr, cells, tags, tag0, chips, kind, num, bitsel, hkey, hmode, group,
+                   fs, step, rows, cols, bits):
+    """``w - v`` for every fault of per-chip segments (permanent faults shared by a chip's rows).
+
+    Segment ``s`` covers rows ``seg_ptr[s]:seg_ptr[s+1]`` (one chip, ``chips[seg_ptr[s]]``)
+    and faults ``cells[fptr[s]:fptr[s+1]]`` tagged ``tags`` (or all ``tag0``
+    when ``tags`` is empty). A stuck-at-0 kernel that subtracts ``d * Y[r, j]``
+    with these ``d`` in place of ``W[i, j]`` applies the values.
+    """
+    n_in = W.shape[1]
+    d = np.empty(cells.size, dtype=W.dtype)
+    has_tags = tags.size > 0
+    for s in range(seg_ptr.size - 1):
+        if seg_ptr[s + 1] == seg_ptr[s]:
+            for e in range(fptr[s], fptr[s + 1]):
+                d[e] = 0.0
+            continue
+        ch = chips[seg_ptr[s]]
+        for e in range(fptr[s], fptr[s + 1]):
+            c = cells[e]
+            i = c // n_in
+            j = c - i * n_in
+            t = tags[e] if has_tags else tag0
+            w = W[i, j]
+            cb = i // cols
+            rb = j // rows
+            v = cell_value(w, kind[t], num[t], bitsel[t], hkey[t], hmode[t], group[t], ch, 0, c,
+                           fs[cb, rb], step[cb, rb], bits)
+            d[e] = w - v
+    return d
+
+
+@jit
+def subtract_deltas_shared(Z, Y, W, seg_ptr, fptr, cells, skip, d):
+    """``Z[r, i] -= d[e] * Y[r, j]`` for every fault ``e`` of each segment's rows (``skip``: done elsewhere)."""
+    n_in = W.shape[1]
+    for s in range(seg_ptr.size - 1):
+        if skip[s]:
+            continue
+        for r in range(seg_ptr[s], seg_ptr[s + 1]):
+            for e in range(fptr[s], fptr[s + 1]):
+                c = cells[e]
+                i = c // n_in
+                Z[r, i] -= d[e] * Y[r, c - i * n_in]
