@@ -289,14 +289,46 @@ def segment_deltas(W, seg_ptr, fptr, cells, tags, tag0, chips, kind, num, bitsel
 
 
 @jit
-def subtract_deltas_shared(Z, Y, W, seg_ptr, fptr, cells, skip, d):
-    """``Z[r, i] -= d[e] * Y[r, j]`` for every fault ``e`` of each segment's rows (``skip``: done elsewhere)."""
-    n_in = W.shape[1]
+def valued_synapses_shared(Z, Y, W, seg_ptr, fptr, cells, skip, d):
+    """Shared (per-chip segment) corrections ``Z[r, i] -= d[e] * Y[r, j]`` with ``d = w - v``.
+
+    The stuck-at-0 shared kernel of :mod:`neurosim.kernels.apply` with the
+    per-fault ``d`` of :func:`segment_deltas` in place of ``W[i, j]``: each
+    fault is decoded once per segment; many faults on a segment of >= 8 rows
+    transpose it so the row loop is innermost and contiguous.
+    """
+    n_out, n_in = W.shape
     for s in range(seg_ptr.size - 1):
         if skip[s]:
             continue
-        for r in range(seg_ptr[s], seg_ptr[s + 1]):
-            for e in range(fptr[s], fptr[s + 1]):
-                c = cells[e]
-                i = c // n_in
-                Z[r, i] -= d[e] * Y[r, c - i * n_in]
+        e0, e1 = fptr[s], fptr[s + 1]
+        r0, r1 = seg_ptr[s], seg_ptr[s + 1]
+        k, nr = e1 - e0, r1 - r0
+        if k == 0 or nr == 0:
+            continue
+        ii = np.empty(k, dtype=np.int64)
+        jj = np.empty(k, dtype=np.int64)
+        for q in range(k):
+            c = cells[e0 + q]
+            i = c // n_in
+            ii[q] = i
+            jj[q] = c - i * n_in
+        if nr >= 8 and k >= n_in + 2 * n_out:
+            YT = np.empty((n_in, nr), dtype=Y.dtype)
+            ZT = np.empty((n_out, nr), dtype=Z.dtype)
+            for t in range(nr):
+                for j in range(n_in):
+                    YT[j, t] = Y[r0 + t, j]
+                for i in range(n_out):
+                    ZT[i, t] = Z[r0 + t, i]
+            for q in range(k):
+                i, j, w = ii[q], jj[q], d[e0 + q]
+                for t in range(nr):
+                    ZT[i, t] -= w * YT[j, t]
+            for t in range(nr):
+                for i in range(n_out):
+                    Z[r0 + t, i] = ZT[i, t]
+        else:
+            for r in range(r0, r1):
+                for q in range(k):
+                    Z[r, ii[q]] -= d[e0 + q] * Y[r, jj[q]]
