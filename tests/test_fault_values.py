@@ -228,3 +228,33 @@ def test_uniform_quantize():
     assert q.min() == -1.0 and q.max() == 1.0
     assert len(np.unique(q)) == 8  # 2^3 levels, 7 steps
     assert np.max(np.abs(q - np.clip(a, -1, 1))) <= (2 / 7) / 2 + 1e-12
+
+
+# ----------------------------------------------------------------------------- sweeps over value types
+def test_sweep_over_value_types_points_and_report(tmp_path):
+    """A sweep over value types keeps one spec per value (distinct keys), every point equals a direct
+    simulation with that value, and the report labels and predicts each value."""
+    from neurosim import sweep as S
+    from neurosim.analysis.sweep_plots import make_report
+    from neurosim.io import load_bundled_data
+
+    net = ns.load_network("examples/digits_mlp.h5")
+    x, _ = load_bundled_data("examples/digits_mlp.h5")
+    x = x[:30]
+    faults = ["synapse:permanent", "synapse:permanent:value=0.5", "neuron:transient:layers=1:value=saturated"]
+    ctx = S.build_context(net, x, faults=faults, rates=S.parse_rates("1e-3:1e-2:2"), n_chips=3, seed=5)
+    assert len({S.spec_key(s) for s in ctx.grid.specs}) == 3
+    S.run_sweep(ctx, tmp_path / "v.h5", progress=False)
+    data = S.load_sweep(tmp_path / "v.h5")
+    assert list(data.specs) == ["synapse:permanent", "synapse:permanent:value=0.5",
+                                "neuron:transient:layers=1:value=saturated"]
+    for i in range(ctx.grid.n_points):
+        p, s, r = ctx.grid.point(i)
+        res = ns.simulate(net, x, [S.with_rate(ctx.grid.specs[s], ctx.grid.rates[r])], n_chips=3,
+                          seed=S.point_seed(5, i))
+        d, _ = S.load_raw_delta(tmp_path / "v.h5", i)
+        np.testing.assert_array_equal(d.reshape(res.delta.shape), res.delta)
+    make_report(tmp_path / "v.h5", tmp_path / "rep")
+    md = (tmp_path / "rep" / "summary.md").read_text()
+    assert "value=0.5" in md and "value=saturated" in md
+    assert md.count("first-order stuck-at-value moments overlaid") == 2
