@@ -173,3 +173,68 @@ def neuron_value(tables: ValueTables, k: int, layer: int, sat) -> float:
 
 
 __all__ = ["ValueTables", "value_tables", "saturation_levels", "neuron_value"]
+
+
+_NO_DEAD = np.zeros(0, dtype=np.int64)
+_NO_GRID = np.zeros((1, 1), dtype=np.int64)
+_NO_TAGS = np.zeros(0, dtype=np.int64)
+
+
+def add_synapse_events(vt: ValueTables, syn, ptr, cells, k, first_k):
+    """Fold one spec's per-row events into the layer's set: tagged merge (later spec wins) for values.
+
+    ``syn`` is None or ``(ptr, cells, tags)`` (``tags`` None while only the
+    first spec ``first_k`` contributed); returns the new triple.
+    """
+    from ..kernels import values as KV
+
+    if syn is None:
+        return (ptr, cells, None)
+    tags = syn[2] if syn[2] is not None else np.full(syn[1].size, first_k, np.int64)
+    return KV.merge_tagged(syn[0], syn[1], tags, ptr, cells, k)
+
+
+def apply_row_values(plan, Zv, Yv, W, l, syn, n_syn, first_k, chips, inputs, dead):
+    """Per-row synapse corrections ``(v - W_ij) y_j`` for layer ``l`` (events ``syn`` from :func:`add_synapse_events`).
+
+    One spec without dead cores: the value's own loop (``max``/``min``/``bitflip``
+    from the packed integer table when the weights sit on it); otherwise the
+    tagged kernel, which also skips cells on dead cores (their tiles must already
+    be removed by the caller).
+    """
+    from ..kernels import values as KV
+
+    vt = plan.values
+    ptr, cells, tags = syn
+    if dead is None and n_syn == 1:
+        t = first_k
+        if vt.kind[t] in KV.TABLED:
+            if vt.packed[l - 1] is not None:
+                KV.table_synapses(Zv, Yv, ptr, cells, W.shape[1], vt.kind[t], vt.bitsel[t], vt.layer_hkey(l)[t],
+                                  vt.hmode[t], vt.group[t], chips, inputs, vt.packed[l - 1], vt.tscale[l - 1],
+                                  vt.nlev, vt.bits)
+                return
+        else:
+            KV.one_value_synapses(Zv, Yv, W, ptr, cells, vt.kind[t], vt.num[t], vt.bitsel[t], vt.layer_hkey(l)[t],
+                                  vt.hmode[t], vt.group[t], chips, inputs, vt.fs[l - 1], vt.step[l - 1], vt.rows,
+                                  vt.cols, vt.bits)
+            return
+    if tags is None:
+        tags = np.full(cells.size, first_k, np.int64)
+    if dead is not None:
+        dptr, dcells, grid = dead[0], dead[1], plan.tile_grids[l - 1]
+    else:
+        dptr, dcells, grid = np.zeros(ptr.size, np.int64), _NO_DEAD, _NO_GRID
+    KV.valued_synapses(Zv, Yv, W, ptr, cells, tags, vt.kind, vt.num, vt.bitsel, vt.layer_hkey(l), vt.hmode,
+                       vt.group, chips, inputs, vt.fs[l - 1], vt.step[l - 1], vt.rows, vt.cols, vt.bits,
+                       dptr, dcells, grid)
+
+
+def segment_values(plan, W, l, seg, seg_tags, first_k, chips):
+    """``w - v`` per fault of the per-chip segments ``seg = (seg_ptr, fptr, cells)`` (shared permanent path)."""
+    from ..kernels import values as KV
+
+    vt = plan.values
+    return KV.segment_deltas(W, seg[0], seg[1], seg[2], seg_tags if seg_tags is not None else _NO_TAGS, first_k,
+                             chips, vt.kind, vt.num, vt.bitsel, vt.layer_hkey(l), vt.hmode, vt.group, vt.fs[l - 1],
+                             vt.step[l - 1], vt.rows, vt.cols, vt.bits)
