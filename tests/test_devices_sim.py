@@ -133,3 +133,18 @@ def test_device_errors(small_net, rng, kw, needle):
 def test_devices_true_needs_a_device_table(small_net, rng):
     with pytest.raises(ConfigError, match="no \\[device\\] non-idealities"):
         simulate(map_network(small_net, "rram"), rng.uniform(size=(2, 7)), [], devices=True)
+
+
+def test_cli_devices_and_age(tmp_path, capsys):
+    from neurosim.cli.main import main
+
+    rc = main(["simulate", "examples/digits_mlp.h5", "--profile", "pcm", "--devices", "--age", "30d",
+               "--chips", "2", "--limit", "20", "--seed", "3", "--json"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert '"faults": []' in out
+    rc = main(["simulate", "examples/digits_mlp.h5", "--age", "1y", "--fault", "synapse:permanent:0.1",
+               "--limit", "5"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "needs device non-idealities" in err and "Traceback" not in err and err.count("\n") == 1
