@@ -230,11 +230,24 @@ def apply_row_values(plan, Zv, Yv, W, l, syn, n_syn, first_k, chips, inputs, dea
                        dptr, dcells, grid)
 
 
-def segment_values(plan, W, l, seg, seg_tags, first_k, chips):
-    """``w - v`` per fault of the per-chip segments ``seg = (seg_ptr, fptr, cells)`` (shared permanent path)."""
+def segment_values(plan, W, l, seg, seg_tags, first_k, chips, cache=None):
+    """``w - v`` per fault of the per-chip segments ``seg = (seg_ptr, fptr, cells)`` (shared permanent path).
+
+    ``cache`` (a dict kept for one task) holds the last chip's values per layer:
+    a block of one chip reuses them, so a chip's faults are decoded once per
+    task, not once per block.
+    """
     from ..kernels import values as KV
 
     vt = plan.values
-    return KV.segment_deltas(W, seg[0], seg[1], seg[2], seg_tags if seg_tags is not None else _NO_TAGS, first_k,
-                             chips, vt.kind, vt.num, vt.bitsel, vt.layer_hkey(l), vt.hmode, vt.group, vt.fs[l - 1],
-                             vt.step[l - 1], vt.rows, vt.cols, vt.bits)
+    one = seg[0].size == 2 and chips.size > 0
+    if one and cache is not None:
+        got = cache.get(("values", l))
+        if got is not None and got[0] == int(chips[0]) and got[1].size == seg[2].size:
+            return got[1]
+    d = KV.segment_deltas(W, seg[0], seg[1], seg[2], seg_tags if seg_tags is not None else _NO_TAGS, first_k,
+                          chips, vt.kind, vt.num, vt.bitsel, vt.layer_hkey(l), vt.hmode, vt.group, vt.fs[l - 1],
+                          vt.step[l - 1], vt.rows, vt.cols, vt.bits)
+    if one and cache is not None:
+        cache[("values", l)] = (int(chips[0]), d)
+    return d
