@@ -38,6 +38,8 @@ def add_parser(sub):
                         "Δ is then against the intended chip. Faults become optional.")
     p.add_argument("--age", default=None, metavar="DURATION",
                    help="deployment age for conductance drift, e.g. 3600, 2h, 30d, 1y (needs --devices)")
+    p.add_argument("--precision", choices=["float64", "float32"], default="float64",
+                   help="arithmetic of the run (default float64; float32 is faster, Δ resolved to ~1e-7 of the outputs)")
     add_common(p, output_help="write the full result (delta, clean, fault counts, configuration) to FILE.h5")
     p.set_defaults(func=run)
 
@@ -81,7 +83,8 @@ def run(args):
     specs = parse_faults(args, mapping.profile if mapping is not None else None, allow_empty=args.devices)
     with progress_bar(args.chips * x.shape[0], "simulate") as bar:
         res = simulate(mapping or net, x, specs, n_chips=args.chips, seed=args.seed, threads=args.threads,
-                       progress=bar.update, labels=labels, devices=True if args.devices else None, age=args.age)
+                       progress=bar.update, labels=labels, precision=args.precision,
+                       devices=True if args.devices else None, age=args.age)
     s = summarize(res, args.confidence)
     if out is not None:
         save_result(res, out, extra={"command": "simulate", "model": str(args.model), "summary": _plain(s)})

@@ -24,6 +24,57 @@ def stuck_synapses(Z, Y, W, ptr, cells):
 
 
 @jit
+def stuck_synapses_shared(Z, Y, W, seg_ptr, fptr, cells, skip):
+    """:func:`stuck_synapses` for rows that share their fault list (one chip's permanent faults).
+
+    Segment ``s`` (rows ``seg_ptr[s]:seg_ptr[s+1]``, unless ``skip[s]``) has the
+    faulty cells ``cells[fptr[s]:fptr[s+1]]``. Each fault is decoded once (its
+    ``i``, ``j`` and ``W[i, j]``) and applied to every row of the segment; when
+    the faults outnumber the cost of transposing the rows, the segment is
+    transposed so the row loop is innermost and contiguous. Every ``Z[r, i]``
+    receives the same subtractions in the same order as with
+    :func:`stuck_synapses`, so the results are bit-identical to it.
+    """
+    n_out, n_in = W.shape
+    for s in range(seg_ptr.size - 1):
+        if skip[s]:
+            continue
+        e0, e1 = fptr[s], fptr[s + 1]
+        r0, r1 = seg_ptr[s], seg_ptr[s + 1]
+        k, nr = e1 - e0, r1 - r0
+        if k == 0 or nr == 0:
+            continue
+        ii = np.empty(k, dtype=np.int64)
+        jj = np.empty(k, dtype=np.int64)
+        ww = np.empty(k, dtype=W.dtype)
+        for q in range(k):
+            c = cells[e0 + q]
+            i = c // n_in
+            ii[q] = i
+            jj[q] = c - i * n_in
+            ww[q] = W[i, c - i * n_in]
+        if nr >= 8 and k >= n_in + 2 * n_out:
+            YT = np.empty((n_in, nr), dtype=Y.dtype)
+            ZT = np.empty((n_out, nr), dtype=Z.dtype)
+            for t in range(nr):
+                for j in range(n_in):
+                    YT[j, t] = Y[r0 + t, j]
+                for i in range(n_out):
+                    ZT[i, t] = Z[r0 + t, i]
+            for q in range(k):
+                i, j, w = ii[q], jj[q], ww[q]
+                for t in range(nr):
+                    ZT[i, t] -= w * YT[j, t]
+            for t in range(nr):
+                for i in range(n_out):
+                    Z[r0 + t, i] = ZT[i, t]
+        else:
+            for r in range(r0, r1):
+                for q in range(k):
+                    Z[r, ii[q]] -= ww[q] * Y[r, jj[q]]
+
+
+@jit
 def _is_dead(dead_ptr, dead, r, core):
     for e in range(dead_ptr[r], dead_ptr[r + 1]):
         if dead[e] == core:
@@ -88,7 +139,7 @@ def dead_core_neurons(Y, dead_ptr, dead, core_neuron_ptr, neuron_layer, neuron_i
 @jit
 def stuck_neurons_recorded(Y, ptr, cells):
     """As :func:`stuck_neurons`; returns the values the stuck neurons had (0 if already stuck)."""
-    old = np.empty(cells.size)
+    old = np.empty(cells.size, dtype=Y.dtype)
     for r in range(ptr.size - 1):
         for e in range(ptr[r], ptr[r + 1]):
             old[e] = Y[r, cells[e]]

@@ -40,20 +40,26 @@ def _grow(buf):
 
 @jit
 def _draw(st, n_sites, scale, buf, m):
-    """Append the faulty sites of one stream to ``buf[m:]``; return ``(buf, m)``."""
+    """Append the faulty sites of one stream to ``buf[m:]``; return ``(buf, m)``.
+
+    The hot loop only draws and stores; the buffer grows (rarely: it is sized
+    from the expected fault count) outside it, so the loop keeps ``buf`` in
+    registers. Output is the same as a grow-on-demand loop.
+    """
     if scale == np.inf:  # rate 0
         return buf, m
     pos = -1.0
+    n = buf.size
     while True:
-        st, g = skip(st, scale)
-        pos = pos + g + 1.0
-        if pos >= n_sites:
-            break
-        if m == buf.size:
-            buf = _grow(buf)
-        buf[m] = np.int64(pos)
-        m += 1
-    return buf, m
+        while m < n:
+            st, g = skip(st, scale)
+            pos = pos + g + 1.0
+            if pos >= n_sites:
+                return buf, m
+            buf[m] = np.int64(pos)
+            m += 1
+        buf = _grow(buf)
+        n = buf.size
 
 
 @jit
@@ -185,3 +191,37 @@ def union_events(ptr_a, a, ptr_b, b):
             m += 1
         ptr[r + 1] = m
     return ptr, out[:m].copy()
+
+
+@jit
+def permanent_segments(chips, key, salt, n_sites, scale):
+    """Permanent faults once per run of equal consecutive ``chips``: ``(seg_ptr, fptr, cells)``.
+
+    Segment ``s`` covers rows ``seg_ptr[s]:seg_ptr[s+1]`` (one chip, or one
+    group of chips sharing a draw); its faulty sites are
+    ``cells[fptr[s]:fptr[s+1]]``, exactly the list :func:`permanent_events`
+    repeats on each of those rows (same stream), but stored once.
+    """
+    n = chips.size
+    n_seg = 0
+    for r in range(n):
+        if r == 0 or chips[r] != chips[r - 1]:
+            n_seg += 1
+    seg_ptr = np.zeros(n_seg + 1, dtype=np.int64)
+    fptr = np.zeros(n_seg + 1, dtype=np.int64)
+    buf = np.empty(_capacity(n_seg, n_sites, scale), dtype=np.int64)
+    m = 0
+    s = 0
+    r = 0
+    while r < n:
+        c = chips[r]
+        r1 = r
+        while r1 < n and chips[r1] == c:
+            r1 += 1
+        buf, m = _draw(stream(key, salt, c, PER_CHIP), n_sites, scale, buf, m)
+        seg_ptr[s + 1] = r1
+        fptr[s + 1] = m
+        s += 1
+        r = r1
+    return seg_ptr, fptr, buf[:m]
+

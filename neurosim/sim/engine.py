@@ -1,13 +1,16 @@
 """Orchestration of faulty inference: ``simulate()``.
 
-Rows of work are (chip, input) pairs in chip-major order. Rows are processed in
-blocks of :data:`ROW_BLOCK`: the clean dense part of every layer is one BLAS
-matrix product over the block (always exactly ``ROW_BLOCK`` rows, zero-padded,
-with BLAS single-threaded), then the few faults are applied as sparse
-corrections by the numba kernels in :mod:`neurosim.kernels`. Because the BLAS
-call always has the same shape and every random stream is keyed by (fault spec,
-layer, chip, input), a row's result is bit-identical for any thread count and
-any chunking of the work.
+Rows of work are (chip, input) pairs in chip-major order. A clean pass over
+the inputs fills the clean caches; the faulty pass processes rows in blocks
+(:func:`_blocks`): the dense part of a layer is one BLAS product over the block
+(always exactly ``ROW_BLOCK`` rows, zero-padded, BLAS single-threaded, input
+``i`` at row ``i % ROW_BLOCK``), skipped for rows that can reuse the clean
+caches; the few faults are applied as sparse corrections by the numba kernels
+in :mod:`neurosim.kernels`. Because every product has the same shape and every
+row the same position, and every random stream is keyed by (fault spec, layer,
+chip, input), a row's result is bit-identical for any thread count and any
+chunking of the work. The per-call plan lives in :mod:`neurosim.sim.plan`;
+docs/engine.md describes the fast paths.
 """
 from __future__ import annotations
 
@@ -19,17 +22,18 @@ from dataclasses import dataclass, field
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from ..chip.mapping import ChipMapping
 from ..errors import ConfigError
-from ..faults.spec import as_specs
+from ..kernels import activations as A
 from ..kernels import apply as K
 from ..kernels import events as E
 from ..kernels.rng import inv_rate
-from ..network import Network, activate
+from ..network import activate
+from .plan import DEFAULT_PRECISION, Plan, chip_events, events as _events, make_plan, salt as _salt
+from .plan import simulation_network, spec_keys  # noqa: F401  (public spellings kept here)
 
-ROW_BLOCK = 128
-CLEAN_CACHE_BYTES = 512 * 2**20  # clean pre-activations of all inputs are kept up to this size
-_SITE_CODE = {"neuron": 1, "synapse": 2, "core": 3}
+ROW_BLOCK = 64
+CLEAN_CACHE_BYTES = 512 * 2**20  # clean pre-activations and activations of all inputs are kept up to this size
+MASK_FRACTION = 1 / 16  # a chip with at least this fraction of a matrix's synapses stuck uses a masked copy
 
 
 @dataclass(eq=False)
@@ -85,108 +89,69 @@ class SimResult:
         return np.max(np.abs(self.delta), axis=2)
 
 
-@dataclass(frozen=True)
-class _Plan:
-    net: Network
-    WT: tuple
-    mapping: ChipMapping | None
-    core_data: tuple | None  # tile_ptr, neuron_ptr, neuron_layer, neuron_index
-    tile_grids: tuple | None  # per layer (n_cb, n_rb) core grid
-    specs: tuple  # (k, spec, key, layers)
-    n_inputs: int
-
-
-def simulation_network(target) -> Network:
-    """The network the engine runs for ``target``: a mapping's quantised network, or the network itself."""
-    if isinstance(target, ChipMapping):
-        return target.qnet
-    if isinstance(target, Network):
-        return target
-    raise ConfigError(f"simulate() needs a neurosim.Network or ChipMapping. Got {type(target).__name__}.")
-
-
 def _check_int(name, v, lo=1):
     from .._validate import integer  # the shared checker (neurosim/_validate.py)
 
     return integer(v, name, lo)
 
 
-def spec_keys(entropy: int, n: int) -> list:
-    """One 64-bit stream key per fault spec, from ``SeedSequence(entropy).spawn``-style keys."""
-    return [np.random.SeedSequence(entropy, spawn_key=(k,)).generate_state(1, np.uint64)[0] for k in range(n)]
-
-
-def _make_plan(target, faults, seed, n_inputs):
-    if isinstance(target, ChipMapping):
-        mapping, net = target, target.qnet
-    elif isinstance(target, Network):
-        mapping, net = None, target
+def _activate(name: str, Z):
+    """Activation in place on the block's rows (float64 logistic by the numba kernel, else numpy)."""
+    if name == "identity":
+        return
+    if name == "sigmoid" and Z.dtype == np.float64:
+        A.sigmoid_rows(Z)
     else:
-        raise ConfigError(f"simulate() needs a neurosim.Network or ChipMapping. Got {type(target).__name__}.")
-    specs = as_specs(faults)
-    if any(s.site == "core" for s in specs) and mapping is None:
-        raise ConfigError(
-            "Core faults need a mapping: pass neurosim.map_network(net, profile) instead of the bare network (--profile on the command line)."
-        )
-    if seed is None:
-        entropy = int(np.random.SeedSequence().entropy)
-    else:
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ConfigError(f"'seed' must be a non-negative integer or None. Got {seed!r}.")
-        entropy = int(seed)
-    keys = spec_keys(entropy, len(specs))
-    resolved = tuple((k, s, keys[k], s.resolve_layers(net.n_layers)) for k, s in enumerate(specs))
-    core_data = tile_grids = None
-    if mapping is not None:
-        core_data = mapping.core_contents()
-        grids = []
-        p = mapping.profile
-        for l, W in enumerate(net.weights, start=1):
-            idx = np.flatnonzero(mapping.tile_layer == l)
-            n_cb, n_rb = math.ceil(W.shape[0] / p.crossbar_cols), math.ceil(W.shape[1] / p.crossbar_rows)
-            grids.append(np.ascontiguousarray(mapping.tile_core[idx].reshape(n_cb, n_rb)))
-        tile_grids = tuple(grids)
-    WT = tuple(np.ascontiguousarray(W.T) for W in net.weights)
-    return _Plan(net, WT, mapping, core_data, tile_grids, resolved, n_inputs), entropy
+        activate(name, Z, out=Z)
 
 
-def _salt(site: str, layer: int) -> int:
-    return _SITE_CODE[site] * 4096 + layer
+def _shared_synapse_specs(active, l):
+    """The synapse specs of layer ``l`` if they can be applied once per chip (all permanent, one group), else None."""
+    syn = [(k, s, key) for (k, s, key, layers) in active if s.site == "synapse" and l in layers]
+    if not syn or any(s.site == "core" for (_, s, _, _) in active):
+        return None
+    if all(s.mode == "permanent" for _, s, _ in syn) and len({s.group for _, s, _ in syn}) == 1:
+        return syn
+    return None
 
 
-def _events(spec, key, site_layer, n_sites, chips, inputs):
-    salt = _salt(spec.site, site_layer)
-    sc = inv_rate(spec.rate)
-    if spec.mode == "transient":
-        return E.transient_events(chips, inputs, key, salt, n_sites, sc)
-    if spec.mode == "permanent":
-        return E.permanent_events(chips // spec.group, key, salt, n_sites, sc)
-    return E.intermittent_events(chips, inputs, key, salt, n_sites, sc, inv_rate(spec.p_on),
-                                 inv_rate(spec.p_off), spec.duty)
+def _run_block(plan: Plan, x, chips, inputs, events_out, zcache=None, zstore=None, masked=None,
+               ycache=None, ystore=None):
+    """Faulty forward pass of one block; returns outputs (nv, n_out).
 
-
-def _run_block(plan: _Plan, x, chips, inputs, events_out, zcache=None, zstore=None):
-    """Faulty forward pass of one block (<= ROW_BLOCK rows); returns outputs (nv, n_out).
+    The rows are consecutive inputs of one chip inside one aligned window of
+    :data:`ROW_BLOCK` inputs; input ``i`` always sits at row ``i % ROW_BLOCK``
+    of the fixed-shape BLAS product (see :func:`_blocks`).
 
     ``zcache[l-1]`` (optional) holds the clean pre-activations ``z_l`` of every
     input. A row whose layer input is still clean, or clean except for a few
     stuck neurons, takes its pre-activations from the cache (minus the stuck
-    neurons' contributions) instead of from the matrix product; only rows whose
-    input differs densely from the clean one need the product. The choice is
-    made per row, so results do not depend on how rows are grouped in blocks.
-    ``zstore`` (optional) receives this block's pre-activations (clean pass).
+    neurons' contributions: a rank-k correction) instead of from the matrix
+    product; only rows whose input differs densely from the clean one need the
+    product. The choice is made per row, so results do not depend on how rows
+    are grouped in blocks. ``ycache[l-1]`` (optional, with ``zcache``) holds the
+    clean activations ``y_l``: a row whose ``z_l`` is exactly the clean one
+    (no fault so far, none in this matrix) takes ``y_l`` from it and skips the
+    activation, so the faulty pass of a row with a few stuck neurons costs the
+    rank-k correction, the activations of the layers after it and the products
+    of the layers after those. ``zstore``/``ystore`` (optional) receive this
+    block's pre-activations and activations (clean pass). ``masked`` (a dict,
+    per task) keeps the last masked weight copy per layer for chips with dense
+    permanent synapse faults.
     """
-    net = plan.net
+    net, Wt = plan.net, plan.weights
     nv = chips.size
     L = net.n_layers
-    Y = np.zeros((ROW_BLOCK, net.n_in))
-    Y[:nv] = x[inputs]
+    p0 = int(inputs[0]) % ROW_BLOCK
+    rows = slice(p0, p0 + nv)
+    Y = np.zeros((ROW_BLOCK, net.n_in), dtype=plan.dtype)
+    Y[rows] = x[inputs]
     active = [(k, s, key, layers) for (k, s, key, layers) in plan.specs if s.rate > 0.0]
     dense = np.zeros(nv, dtype=np.bool_)  # row input differs densely from the clean one
 
-    def record(k, slot, ptr):
+    def record(k, slot, counts):
         if events_out is not None:
-            events_out.append((k, slot, np.diff(ptr)))
+            events_out.append((k, slot, counts))
 
     dead = None
     core_specs = [(k, s, key) for (k, s, key, _) in active if s.site == "core"]
@@ -194,7 +159,7 @@ def _run_block(plan: _Plan, x, chips, inputs, events_out, zcache=None, zstore=No
         n_cores = plan.mapping.n_cores
         for k, s, key in core_specs:
             ptr, cells = _events(s, key, 0, n_cores, chips, inputs)
-            record(k, 0, ptr)
+            record(k, 0, np.diff(ptr))
             dead = (ptr, cells) if dead is None else E.union_events(dead[0], dead[1], ptr, cells)
         if dead[1].size == 0:
             dead = None
@@ -207,67 +172,127 @@ def _run_block(plan: _Plan, x, chips, inputs, events_out, zcache=None, zstore=No
         for k, s, key, layers in active:
             if s.site == "neuron" and layer in layers:
                 ptr, cells = _events(s, key, layer, Yv.shape[1], chips, inputs)
-                record(k, layer, ptr)
-                stuck.append((ptr, cells, K.stuck_neurons_recorded(Yv, ptr, cells)))
-                hit |= np.diff(ptr) > 0
+                record(k, layer, np.diff(ptr))
+                if cells.size:
+                    stuck.append((ptr, cells, K.stuck_neurons_recorded(Yv, ptr, cells)))
+                    hit |= np.diff(ptr) > 0
         if dead is not None and layer > 0:
             tp, npt, nl, ni = plan.core_data
             K.dead_core_neurons(Yv, dead[0], dead[1], npt, nl, ni, layer)
         return stuck, hit
 
-    stuck, hit = neuron_faults(Y[:nv], 0)
+    stuck, hit = neuron_faults(Y[rows], 0)
     for l in range(1, L + 1):
-        W = net.weights[l - 1]
+        W, b = Wt.W[l - 1], Wt.b[l - 1]
+        shared = _shared_synapse_specs(active, l)
+        seg = None
+        if shared is not None:  # permanent synapse faults: one fault list per chip segment
+            for k, s, key in shared:
+                sp, fp, cells = chip_events(s, key, l, W.size, chips)
+                record(k, l, np.repeat(np.diff(fp), np.diff(sp)))
+                seg = (sp, fp, cells) if seg is None else (sp, *E.union_events(seg[1], seg[2], fp, cells))
+            per_seg = np.diff(seg[1])
         if zcache is None or dense.any():
-            Z = Y @ plan.WT[l - 1]
-            Z += net.biases[l - 1]
+            Z = Y @ W.T
+            Z += b
         else:
-            Z = np.zeros((ROW_BLOCK, W.shape[0]))
-        Zv, Yv = Z[:nv], Y[:nv]
+            Z = np.zeros((ROW_BLOCK, W.shape[0]), dtype=plan.dtype)
+        Zv, Yv = Z[rows], Y[rows]
+        was_light = ~dense
         if zcache is not None:
-            light = np.flatnonzero(~dense)
+            light = np.flatnonzero(was_light)
             if light.size:
                 Zv[light] = zcache[l - 1][inputs[light]]
                 for ptr, cells, old in stuck:
-                    K.remove_inputs(Zv, plan.WT[l - 1], ptr, cells, old, light)
+                    K.remove_inputs(Zv, Wt.WT(l - 1), ptr, cells, old, light)
         if zstore is not None:
             zstore[l - 1][:] = Zv
         dense |= hit
-        syn = None
-        for k, s, key, layers in active:
-            if s.site == "synapse" and l in layers:
-                ptr, cells = _events(s, key, l, W.size, chips, inputs)
-                record(k, l, ptr)
-                dense |= np.diff(ptr) > 0
-                syn = (ptr, cells) if syn is None else E.union_events(syn[0], syn[1], ptr, cells)
-        if dead is not None:
-            tp, npt, nl, ni = plan.core_data
-            m = plan.mapping
-            K.dead_core_tiles(Zv, Yv, W, dead[0], dead[1], tp, m.tile_layer, m.tile_r0, m.tile_r1,
-                              m.tile_c0, m.tile_c1, l)
-            if syn is not None:
-                p = m.profile
-                K.stuck_synapses_live_cores(Zv, Yv, W, syn[0], syn[1], dead[0], dead[1],
-                                            plan.tile_grids[l - 1], p.crossbar_rows, p.crossbar_cols)
-        elif syn is not None:
-            K.stuck_synapses(Zv, Yv, W, syn[0], syn[1])
-        Y = activate(net.activations[l - 1], Z, out=Z)
-        stuck, hit = neuron_faults(Y[:nv], l)
-    return Y[:nv]
+        if seg is not None:  # layer l's own synapse faults: its input stays clean, its output does not
+            dense |= np.repeat(per_seg > 0, np.diff(seg[0]))
+            skip = per_seg >= MASK_FRACTION * W.size
+            for q in np.flatnonzero(skip):  # dense fault set: product with the chip's masked weights
+                r0, r1 = seg[0][q], seg[0][q + 1]
+                ck = int(chips[r0])
+                if masked.get(l, (None,))[0] != ck:
+                    Wm = W.copy()
+                    Wm.reshape(-1)[seg[2][seg[1][q]:seg[1][q + 1]]] = 0.0
+                    masked[l] = (ck, Wm)
+                Zm = Y @ masked[l][1].T
+                Zm += b
+                Zv[r0:r1] = Zm[rows][r0:r1]
+            K.stuck_synapses_shared(Zv, Yv, W, seg[0], seg[1], seg[2], skip)
+        else:
+            syn = None
+            for k, s, key, layers in active:
+                if s.site == "synapse" and l in layers:
+                    ptr, cells = _events(s, key, l, W.size, chips, inputs)
+                    record(k, l, np.diff(ptr))
+                    dense |= np.diff(ptr) > 0
+                    syn = (ptr, cells) if syn is None else E.union_events(syn[0], syn[1], ptr, cells)
+            if dead is not None:
+                tp, npt, nl, ni = plan.core_data
+                m = plan.mapping
+                K.dead_core_tiles(Zv, Yv, W, dead[0], dead[1], tp, m.tile_layer, m.tile_r0, m.tile_r1,
+                                  m.tile_c0, m.tile_c1, l)
+                if syn is not None:
+                    p = m.profile
+                    K.stuck_synapses_live_cores(Zv, Yv, W, syn[0], syn[1], dead[0], dead[1],
+                                                plan.tile_grids[l - 1], p.crossbar_rows, p.crossbar_cols)
+            elif syn is not None:
+                K.stuck_synapses(Zv, Yv, W, syn[0], syn[1])
+        pristine = was_light & ~dense if ycache is not None else None  # z_l exactly clean
+        if pristine is not None and pristine.any():
+            fresh = np.flatnonzero(~pristine)
+            if fresh.size:
+                Zf = Zv[fresh]
+                _activate(net.activations[l - 1], Zf)
+                Zv[fresh] = Zf
+            keep = np.flatnonzero(pristine)
+            Zv[keep] = ycache[l - 1][inputs[keep]]
+        else:
+            _activate(net.activations[l - 1], Zv)
+        if ystore is not None:
+            ystore[l - 1][:] = Zv
+        Y = Z
+        stuck, hit = neuron_faults(Y[rows], l)
+    return Y[rows]
 
 
-def _run_rows(plan, x, start, stop, want_events, zcache=None, zstore=None):
+def _blocks(start: int, stop: int, n_inputs: int):
+    """Cut global rows ``start..stop`` (chip-major) into blocks: ``(b0, b1)`` offsets from ``start``.
+
+    A block holds consecutive inputs of one chip within one aligned window
+    ``[w * ROW_BLOCK, (w + 1) * ROW_BLOCK)`` of input indices, so input ``i``
+    is always row ``i % ROW_BLOCK`` of a fixed-shape product. OpenBLAS's
+    float32 kernels round a row differently depending on its position in the
+    block (rows 6-11 of every 12 differ from rows 0-5 here); pinning the
+    position makes every row's bits independent of chunking, thread count and
+    the number of chips or inputs, whatever the BLAS does.
+    """
+    out = []
+    g = start
+    while g < stop:
+        c, i = divmod(g, n_inputs)
+        end = min(stop, c * n_inputs + min(n_inputs, (i // ROW_BLOCK + 1) * ROW_BLOCK))
+        out.append((g - start, end - start))
+        g = end
+    return out
+
+
+def _run_rows(plan, x, start, stop, want_events, zcache=None, zstore=None, ycache=None, ystore=None):
     """Rows ``start..stop`` (global, chip-major) -> outputs and per-row event records."""
     B = plan.n_inputs
     g = np.arange(start, stop, dtype=np.int64)
     chips_all, inputs_all = g // B, g % B
-    out = np.empty((stop - start, plan.net.n_out))
+    out = np.empty((stop - start, plan.net.n_out), dtype=plan.dtype)
     records = []
-    for b0 in range(0, stop - start, ROW_BLOCK):
-        b1 = min(b0 + ROW_BLOCK, stop - start)
+    masked = {}
+    for b0, b1 in _blocks(start, stop, B):
         ev = [] if want_events else None
         zs = None if zstore is None else [z[start + b0:start + b1] for z in zstore]
-        out[b0:b1] = _run_block(plan, x, chips_all[b0:b1], inputs_all[b0:b1], ev, zcache, zs)
+        ys = None if ystore is None else [y[start + b0:start + b1] for y in ystore]
+        out[b0:b1] = _run_block(plan, x, chips_all[b0:b1], inputs_all[b0:b1], ev, zcache, zs, masked, ycache, ys)
         if want_events:
             records.append((chips_all[b0:b1], ev))
     return out, records
@@ -292,8 +317,7 @@ def permanent_fault_sites(target, faults, chip: int = 0, seed=None) -> list:
     core specs. Same ``seed`` as :func:`simulate` gives exactly its faults, so
     other simulators (e.g. the Brian2 reference) can replay them.
     """
-    net = simulation_network(target)
-    plan, _ = _make_plan(target, faults, seed, 1)
+    plan, _ = make_plan(target, faults, seed, 1)
     chips = np.array([_check_int("chip", chip, lo=0)], dtype=np.int64)
     out = []
     for k, s, key, layers in plan.specs:
@@ -301,9 +325,7 @@ def permanent_fault_sites(target, faults, chip: int = 0, seed=None) -> list:
         if s.mode == "permanent":
             slots = [0] if s.site == "core" else list(layers)
             for slot in slots:
-                n = (plan.mapping.n_cores if s.site == "core" else
-                     net.sizes[slot] if s.site == "neuron" else net.weights[slot - 1].size)
-                _, cells = _events(s, key, slot, n, chips, chips)
+                _, cells = _events(s, key, slot, plan.n_sites(s, slot), chips, chips)
                 sites[slot] = cells
         out.append(sites)
     return out
@@ -318,7 +340,7 @@ def _ranges(total: int, chunk_rows: int | None, threads: int):
 
 
 def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk_rows: int | None = None,
-             progress=None, labels=None) -> SimResult:
+             progress=None, labels=None, precision: str = DEFAULT_PRECISION) -> SimResult:
     """Run ``n_chips`` faulty chip instances on inputs ``x``.
 
     Parameters
@@ -344,10 +366,16 @@ def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk
         Called with the number of rows finished after each task.
     labels : array (n_inputs,) or None
         Class labels, kept in the result.
+    precision : {"float64", "float32"}
+        Arithmetic of the whole run (weights, activations, Δ). Default
+        ``"float64"``: Δ of rare faults is a small difference of two large
+        outputs, which float32 resolves only to ~1e-7 of the output scale.
+        The fault draws do not depend on it.
 
     Returns
     -------
     SimResult
+        ``delta`` and ``clean`` in the chosen precision.
     """
     n_chips = _check_int("n_chips", n_chips)
     if chunk_rows is not None:
@@ -358,55 +386,62 @@ def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk
     B = x.shape[0]
     if B == 0:
         raise ConfigError("'x' must hold at least one input row. Got 0.")
-    plan, entropy = _make_plan(target, faults, seed, B)
+    plan, entropy = make_plan(target, faults, seed, B, precision)
+    dt = plan.dtype
+    x = x.astype(dt, copy=False)
     S, L = len(plan.specs), plan.net.n_layers
-    clean_plan = _Plan(plan.net, plan.WT, None, None, None, (), B)
+    clean_plan = plan.clean()
     total = n_chips * B
-    delta = np.empty((n_chips, B, plan.net.n_out))
-    flat = delta.reshape(total, -1)
+    any_fault = any(s.rate > 0.0 for _, s, _, _ in plan.specs)
     events = np.zeros((n_chips, S, L + 1), dtype=np.int64)
-    cache_bytes = B * sum(plan.net.sizes[1:]) * 8
-    zcache = [np.empty((B, n)) for n in plan.net.sizes[1:]] if cache_bytes <= CLEAN_CACHE_BYTES else None
-    clean = np.empty((B, plan.net.n_out))
+    cache_bytes = 2 * B * sum(plan.net.sizes[1:]) * dt.itemsize
+    use_cache = any_fault and cache_bytes <= CLEAN_CACHE_BYTES
+    zcache = [np.empty((B, n), dtype=dt) for n in plan.net.sizes[1:]] if use_cache else None
+    ycache = [np.empty((B, n), dtype=dt) for n in plan.net.sizes[1:]] if use_cache else None
+    clean = np.empty((B, plan.net.n_out), dtype=dt)
 
     def clean_task(b):
-        clean[b[0]:b[1]] = _run_rows(clean_plan, x, b[0], b[1], False, zstore=zcache)[0]
+        clean[b[0]:b[1]] = _run_rows(clean_plan, x, b[0], b[1], False, zstore=zcache, ystore=ycache)[0]
 
     with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=threads) as ex:
         list(ex.map(clean_task, _ranges(B, chunk_rows, threads)))
-
-        def task(b):
-            out, recs = _run_rows(plan, x, b[0], b[1], True, zcache=zcache)
-            return b, out, recs
-
-        def consume(item):
-            (s0, s1), out, recs = item
-            flat[s0:s1] = out
-            for chips, ev in recs:
-                c0 = chips[0]
-                for k, slot, counts in ev:
-                    per_chip = np.bincount(chips - c0, weights=counts)
-                    events[c0:c0 + per_chip.size, k, slot] += per_chip.astype(np.int64)
+        if not any_fault:  # every row is the clean one: Δ = 0 exactly, no faulty pass
+            delta = np.zeros((n_chips, B, plan.net.n_out), dtype=dt)
             if progress is not None:
-                progress(s1 - s0)
+                progress(total)
+        else:
+            delta = np.empty((n_chips, B, plan.net.n_out), dtype=dt)
+            flat = delta.reshape(total, -1)
 
-        for item in ex.map(task, _ranges(total, chunk_rows, threads)):
-            consume(item)
-    delta -= clean[None]
+            def task(b):
+                out, recs = _run_rows(plan, x, b[0], b[1], True, zcache=zcache, ycache=ycache)
+                return b, out, recs
+
+            def consume(item):
+                (s0, s1), out, recs = item
+                flat[s0:s1] = out
+                for chips, ev in recs:
+                    c0 = chips[0]
+                    for k, slot, counts in ev:
+                        per_chip = np.bincount(chips - c0, weights=counts)
+                        events[c0:c0 + per_chip.size, k, slot] += per_chip.astype(np.int64)
+                if progress is not None:
+                    progress(s1 - s0)
+
+            for item in ex.map(task, _ranges(total, chunk_rows, threads)):
+                consume(item)
+            delta -= clean[None]
     counts = events.copy()
     chips = np.arange(n_chips, dtype=np.int64)
     for k, s, key, layers in plan.specs:
         if s.mode == "transient" or s.rate == 0.0:
             continue
-        slots = [0] if s.site == "core" else list(layers)
-        for slot in slots:
-            n_sites = (plan.mapping.n_cores if s.site == "core" else
-                       plan.net.sizes[slot] if s.site == "neuron" else plan.net.weights[slot - 1].size)
-            counts[:, k, slot] = E.chip_site_counts(chips // s.group, key, _salt(s.site, slot), n_sites,
-                                                    inv_rate(s.rate))
+        for slot in ([0] if s.site == "core" else list(layers)):
+            counts[:, k, slot] = E.chip_site_counts(chips // s.group, key, _salt(s.site, slot),
+                                                    plan.n_sites(s, slot), inv_rate(s.rate))
     config = {
         "faults": [s.to_dict() for _, s, _, _ in plan.specs],
-        "n_chips": n_chips, "n_inputs": B, "seed": entropy,
+        "n_chips": n_chips, "n_inputs": B, "seed": entropy, "precision": dt.name,
         "target": "mapping" if plan.mapping is not None else "network",
         "profile": plan.mapping.profile.name if plan.mapping is not None else None,
         "network": {"name": plan.net.name, "sizes": list(plan.net.sizes)},
