@@ -83,10 +83,12 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--precision", choices=["float64", "float32"], default="float64")
     ap.add_argument("--chips-scale", type=float, default=1.0, help="scale the chip counts of the permanent cases")
+    ap.add_argument("--only", default=None, help="run only the families whose name contains this text")
     args = ap.parse_args(argv)
     net = make_net()
     x = np.random.default_rng(1).uniform(0, 1, (args.inputs, 784))
-    run_values(net, x, args.rounds, args.threads, args.precision, args.chips_scale)
+    fams = [f for f in FAMILIES if args.only is None or args.only in f[0]]
+    run_values(net, x, args.rounds, args.threads, args.precision, args.chips_scale, fams)
 
 
 if __name__ == "__main__":

@@ -100,6 +100,14 @@ class Plan:
     tile_grids: tuple | None
     specs: tuple
     n_inputs: int
+    values: object = None
+    """:class:`neurosim.sim.values.ValueTables` of the specs (fault values), None for the clean pass."""
+    sat: object = None
+    """Saturation level per neuron layer (``saturated`` faults), set after the clean pass."""
+    hooks: object = None
+    """:class:`neurosim.sim.devices.DeviceHooks` (ADC/DAC, read noise) or None."""
+    chip_offset: int = 0
+    """Global index of this run's chip 0 (device simulation runs chip by chip)."""
 
     @property
     def dtype(self):
@@ -162,7 +170,10 @@ def make_plan(target, faults, seed, n_inputs, precision=DEFAULT_PRECISION):
     core_data = tile_grids = None
     if mapping is not None:
         core_data, tile_grids = _core_tables(mapping)
-    return Plan(net, weights_for(net, dtype), mapping, core_data, tile_grids, resolved, n_inputs), entropy
+    from .values import value_tables
+
+    vt = value_tables(specs, keys, target)
+    return Plan(net, weights_for(net, dtype), mapping, core_data, tile_grids, resolved, n_inputs, vt), entropy
 
 
 def salt(site: str, layer: int) -> int:
