@@ -23,3 +23,10 @@ neurosim report "$OUT/sweep.h5" -o "$OUT/sweep-report"
 neurosim plan "$MODEL" --profile rram --fault synapse:permanent:profile --eps 4.5 --delta 1e-3 \
   --common-cause 0.3 --seed 1 -o "$OUT/plan"
 neurosim plan --check "$OUT/plan"
+# spiking mode: the digits MLP converted to IF neurons (bundled: examples/digits_snn_if.h5), dead neurons and
+# dropped spikes over T=50 ticks, and a short spiking sweep
+neurosim convert "$MODEL" --ticks 50 --neuron IF --seed 1 -o "$OUT/digits_snn_if.h5"
+neurosim simulate examples/digits_snn_if.h5 --ticks 50 --fault neuron:transient:1e-2:layers=1 \
+  --fault router:transient:1e-2 --chips 5 --limit 200 --seed 1 -o "$OUT/simulate_snn.h5"
+neurosim sweep examples/digits_snn_if.h5 --ticks 30 --fault neuron:permanent:layers=1 --rates 1e-3:1e-1:3 \
+  --chips 4 --limit 100 --seed 1 -o "$OUT/sweep_snn.h5" --force

@@ -77,7 +77,7 @@ class BoundResult:
 
 
 # --------------------------------------------------------------------------- validation
-def _check_rates(net: Network, p, name: str = "p", site: str = "neuron") -> dict:
+def _check_rates(net: Network, p, name: str = "p", site: str = "neuron", wiring_ok: bool = False) -> dict:
     """Validate ``{layer: rate}`` and return it as ``{int: float}`` sorted by layer.
 
     Neuron layers run ``0..L`` (0 = input); synapse layers (weight matrices)
@@ -112,6 +112,16 @@ def _check_rates(net: Network, p, name: str = "p", site: str = "neuron") -> dict
             raise ConfigError(
                 f"Rate {name}[{layer}] must be a probability in [0, 1]. Got {rate!r}. "
                 f"Pass e.g. 1e-3."
+            )
+        if site == "neuron" and layer > 0 and not wiring_ok and net.neuron_sites(layer) == 0:
+            raise ConfigError(
+                f"Layer {layer} in '{name}' is a {net.layers[layer - 1].op.kind} layer (wiring) and has no neurons "
+                "that can fail; put the rate on the conv/dense layer before it."
+            )
+        if site == "synapse" and not wiring_ok and net.synapse_sites(layer) == 0:
+            raise ConfigError(
+                f"Layer {layer} in '{name}' is a {net.layers[layer - 1].op.kind} layer (wiring) and has no synapses; "
+                "use a dense or conv2d layer index."
             )
         out[layer] = r
     return dict(sorted(out.items()))
@@ -194,7 +204,7 @@ def output_jacobians(net: Network, x, layers) -> dict:
         ``{l: J_l}`` with ``J_l[b, o, i] = ∂y_L[o]/∂y_l[i]`` at input ``b``,
         shape ``(n_inputs, n_out, n_l)``. ``J_L`` is the identity.
     """
-    layers = sorted(_check_rates(net, {int(l): 0.0 for l in layers}, name="layers"))
+    layers = sorted(_check_rates(net, {int(l): 0.0 for l in layers}, name="layers", wiring_ok=True))
     ys, zs = net.forward_all(x)
     if not layers:
         return {}
@@ -482,6 +492,10 @@ def synapse_first_order(net: Network, x, p_syn) -> BoundResult:
             \big(W_l^{\circ 2} y_{l-1}^{\circ 2}\big)_i ,
 
     the synapse analogue of Theorem 1 (``p``, not ``p(1-p)``, in the variance).
+    In a conv2d layer one stored kernel weight ``w_k`` serves every output
+    position (shared kernel), so a site's first-order effect is the sum over
+    the positions it serves, ``g_k = w_k Σ_pos G_l[:, (c, pos)] y_{l-1}[idx(pos, k)]``,
+    and ``Var Δ ≈ p_l Σ_k g_k²`` (the mean is unchanged: it is linear in the sites).
 
     Parameters
     ----------
@@ -505,7 +519,16 @@ def synapse_first_order(net: Network, x, p_syn) -> BoundResult:
         for l in active:
             G, W = Jz[l], net.weights[l - 1]
             mean -= p_syn[l] * np.einsum("boi,bi->bo", G, zs[l - 1] - net.biases[l - 1])
-            var += p_syn[l] * np.einsum("boi,bi->bo", G * G, (ys[l - 1] ** 2) @ (W * W).T)
+            op = net.layers[l - 1].op
+            if op.kind == "conv2d":
+                from ..layers import gather
+
+                cols = gather(ys[l - 1], op.index(net.shapes[l - 1]))  # (B, P, K)
+                Gc = G.reshape(G.shape[0], G.shape[1], op.weight.shape[0], cols.shape[1])  # (B, O, c_out, P)
+                g = np.einsum("bocp,bpk->bock", Gc, cols) * op.matrix[None, None]
+                var += p_syn[l] * np.sum(g * g, axis=(2, 3))
+            else:
+                var += p_syn[l] * np.einsum("boi,bi->bo", G * G, (ys[l - 1] ** 2) @ (W * W).T)
     return BoundResult(
         "synapse", mean, np.sqrt(var),
         "synapse crashes, first order: E Δ = -Σ p G W y, Var Δ = Σ p (G W y)², G = ∂y_L/∂z_l",

@@ -48,6 +48,9 @@ class ChipProfile:
     """How the scale is chosen: ``max`` (no clipping) or ``mse`` (least squared error)."""
     max_chips: int = 1
     """How many chips the network may be spread over."""
+    conv_kernels: str = "shared"
+    """Conv layers: ``shared`` (each kernel weight in one cell serving every output position) or
+    ``replicated`` (one copy of the kernel per output position, TrueNorth-style)."""
     synapse_scheme: str = "differential pair"
     """How a signed weight is stored (documentation only)."""
     fault_rates: dict = field(default_factory=dict)
@@ -92,7 +95,7 @@ _INT_FIELDS = {
 }
 _ALLOWED = {
     "chip": {"name", "description", "cores_per_chip", "max_chips"},
-    "core": {"crossbar_rows", "crossbar_cols", "crossbars_per_core", "neurons_per_core"},
+    "core": {"crossbar_rows", "crossbar_cols", "crossbars_per_core", "neurons_per_core", "conv_kernels"},
     "synapse": {"weight_bits", "weight_scaling", "weight_scale_rule", "scheme"},
     "faults": None,  # free keys, each a rate in [0, 1]
     "sources": None,  # free keys, each a string
@@ -154,6 +157,9 @@ def profile_from_dict(data: dict, where: str = "<dict>", path: str = "") -> Chip
     scheme = syn.get("scheme", "differential pair")
     if not isinstance(scheme, str):
         raise _fail(where, f"'synapse.scheme' must be a string. Got {scheme!r}.")
+    conv = data["core"].get("conv_kernels", "shared")
+    if conv not in ("shared", "replicated"):
+        raise _fail(where, f"'core.conv_kernels' must be 'shared' or 'replicated'. Got {conv!r}.")
     rates = dict(data.get("faults", {}))
     for key, v in rates.items():
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= float(v) <= 1.0:
@@ -177,7 +183,8 @@ def profile_from_dict(data: dict, where: str = "<dict>", path: str = "") -> Chip
         raise _fail(where, "'core.neurons_per_core' must be >= 1.")
     return ChipProfile(
         name=name.strip(), description=desc, weight_bits=bits, weight_scaling=scaling, weight_scale_rule=rule,
-        synapse_scheme=scheme, fault_rates=rates, sources=sources, soft_errors=soft, device=device, path=path, **kw,
+        synapse_scheme=scheme, conv_kernels=conv, fault_rates=rates, sources=sources, soft_errors=soft, device=device,
+        path=path, **kw,
     )
 
 

@@ -19,6 +19,12 @@ def add_parser(sub):
     p.add_argument("--output-index", type=int, default=None, help="output shown in the histogram")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--ann", metavar="ANN.h5", default=None,
+                   help="spiking MODEL: the ANN it was converted from, whose bounds are compared (default: the "
+                        "converted_from path stored by 'neurosim convert')")
+    from .spiking_args import add_spiking_args
+
+    add_spiking_args(p)
     p.add_argument("-o", "--output", metavar="DIR", required=True,
                    help="folder for compare.png and compare.json (created; must not exist or be empty)")
     p.set_defaults(func=run)
@@ -46,13 +52,18 @@ def run(args):
     net, mapping = load_target(args, x_sample=x)
     specs = parse_faults(args, mapping.profile if mapping is not None else None)
     target_net = mapping.qnet if mapping is not None else net
+    from .spiking_args import spiking_kwargs
+
+    skw = spiking_kwargs(args, net)
+    if skw:  # a spiking network: the bounds are those of the ANN it was converted from
+        target_net = _source_ann(args, net)
     for idx, name, n in ((args.input_index, "--input-index", x.shape[0]), (args.output_index, "--output-index", net.n_out)):
         if idx is not None and not 0 <= idx < n:
             raise ConfigError(f"'{name}' must be in [0, {n - 1}]. Got {idx}.")
     preds = predictions_for(target_net, x, specs, mapping=mapping)
     with progress_bar(args.chips * x.shape[0], "simulate") as bar:
         res = simulate(mapping or net, x, specs, n_chips=args.chips, seed=args.seed, threads=args.threads,
-                       progress=bar.update, labels=labels)
+                       progress=bar.update, labels=labels, **skw)
     from .cmd_simulate import summarize
 
     cmp = compare(res.delta, preds, eps=args.eps, confidence=args.confidence,
@@ -60,6 +71,14 @@ def run(args):
     data = {"model": str(args.model), "profile": mapping.profile.name if mapping else None,
             "faults": [s.to_dict() for s in specs], "seed": res.seed, "comparison": cmp.to_dict(),
             "simulation": summarize(res, args.confidence)}
+    if skw:
+        import numpy as np
+
+        q = float(np.max(np.abs(res.clean - target_net.forward(x))))
+        data["spiking"] = {"ticks": res.ticks, "dt_s": res.dt_s, "ann": str(args.ann),
+                           "clean_quantisation_max_abs": q,
+                           "note": "Δ is faulty minus clean spiking output; the ANN's bounds omit the O(1/T) rate "
+                                   "quantisation of the converted net, measured here as max |clean SNN - ANN|."}
     with atomic_dir(out) as tmp:
         title = (f"{net.name} on {mapping.profile.name if mapping else 'float network'}: "
                  + ", ".join(s.to_text() for s in specs) + f" ({args.chips} chips)")
@@ -83,5 +102,34 @@ def run(args):
           f"{e['lo']:.4g}-{e['hi']:.4g}, {e['n']} samples)")
     if cmp.uncovered:
         print("not covered by any bound: " + ", ".join(cmp.uncovered))
+    if skw:
+        print(f"spiking network, T={res.ticks}: bounds of the ANN {args.ann}; the 1/T rate quantisation is not in them "
+              f"(measured max |clean SNN - ANN| = {data['spiking']['clean_quantisation_max_abs']:.4g})")
     print(f"wrote {out / 'compare.png'} and {out / 'compare.json'}")
     return 0
+
+
+def _source_ann(args, snn):
+    """The ANN a converted spiking network came from (--ann, or the path 'neurosim convert' stored)."""
+    import json
+
+    from ..io import load_network
+
+    path = args.ann
+    if path is None:
+        try:
+            import h5py
+
+            with h5py.File(args.model, "r") as f:
+                src = f.attrs.get("source")
+                src = json.loads(src) if src is not None else {}
+            path = src.get("converted_from")
+        except (OSError, ValueError, TypeError):
+            path = None
+    if path is None:
+        raise ConfigError("A spiking network is compared against the bounds of its ANN: pass --ann ANN.h5 (the network it was converted from).")
+    ann = load_network(path)
+    if ann.sizes != snn.sizes or not ann.is_rate:
+        raise ConfigError(f"--ann {path} must be the rate network the spiking one was converted from (same sizes {snn.sizes}). Got {ann.sizes}.")
+    args.ann = str(path)
+    return ann

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .spiking_args import add_spiking_args, spiking_kwargs
 from .common import (add_common, add_model_inputs, check_output_path, dump_json, load_inputs, load_target,
                      progress_bar, table)
 
@@ -40,6 +41,7 @@ def add_parser(sub):
                    help="deployment age for conductance drift, e.g. 3600, 2h, 30d, 1y (needs --devices)")
     p.add_argument("--precision", choices=["float64", "float32"], default="float64",
                    help="arithmetic of the run (default float64; float32 is faster, Δ resolved to ~1e-7 of the outputs)")
+    add_spiking_args(p)
     add_common(p, output_help="write the full result (delta, clean, fault counts, configuration) to FILE.h5")
     p.set_defaults(func=run)
 
@@ -84,14 +86,15 @@ def run(args):
     with progress_bar(args.chips * x.shape[0], "simulate") as bar:
         res = simulate(mapping or net, x, specs, n_chips=args.chips, seed=args.seed, threads=args.threads,
                        progress=bar.update, labels=labels, precision=args.precision,
-                       devices=True if args.devices else None, age=args.age)
+                       devices=True if args.devices else None, age=args.age, **spiking_kwargs(args, net))
     s = summarize(res, args.confidence)
     if out is not None:
         save_result(res, out, extra={"command": "simulate", "model": str(args.model), "summary": _plain(s)})
     if args.json:
         print(dump_json(s))
         return 0
-    target = f"'{mapping.profile.name}' mapping" if mapping is not None else "float network"
+    target = f"'{mapping.profile.name}' mapping" if mapping is not None else (
+        f"spiking network, T={res.ticks} ticks of {res.dt_s:g} s" if getattr(res, "ticks", 0) else "float network")
     print(f"{res.n_chips} chips x {x.shape[0]} inputs on the {target}, seed {res.seed}; faults: "
           + (", ".join(f.to_text() for f in res.faults) or "none"))
     if "devices" in res.config:

@@ -43,6 +43,9 @@ def add_parser(sub):
                    help="replace an existing sweep file of another configuration (only once the new sweep completes)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: when stderr is a terminal)")
+    from .spiking_args import add_spiking_args
+
+    add_spiking_args(p)
     p.set_defaults(func=run)
 
 
@@ -67,7 +70,8 @@ def run(args):
     net = load_network(args.model)
     x, labels = load_inputs(args, net)
     ctx = build_context(net, x, profiles=tuple(args.profile or (None,)), faults=faults, rates=rates,
-                        n_chips=args.chips, seed=args.seed, raw_samples=args.raw_samples, max_chips=args.max_chips)
+                        n_chips=args.chips, seed=args.seed, raw_samples=args.raw_samples, max_chips=args.max_chips,
+                        spiking=_spiking(args, net))
     out = run_sweep(ctx, args.output, net=net, labels=labels, executor=executor, force=args.force,
                     progress=args.progress)
     for note in out.notes:
@@ -87,3 +91,9 @@ def run(args):
               f"{out.n_computed} computed, {out.n_reused} reused, {out.elapsed_s:.1f} s on {out.executor}")
     return 0
 
+
+
+def _spiking(args, net):
+    from .spiking_args import spiking_kwargs
+
+    return spiking_kwargs(args, net)

@@ -14,7 +14,7 @@ import sys
 from .. import __version__
 from ..errors import NeurosimError
 
-COMMANDS = ("profiles", "map", "simulate", "bounds", "compare", "sweep", "report", "plan")
+COMMANDS = ("profiles", "map", "simulate", "bounds", "compare", "sweep", "report", "plan", "convert")
 
 
 class _Parser(argparse.ArgumentParser):

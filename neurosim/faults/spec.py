@@ -52,10 +52,13 @@ from pathlib import Path
 from ..errors import ConfigError, FileFormatError
 from .values import FaultValue, parse_value
 
-SITES = ("neuron", "synapse", "core")
+SITES = ("neuron", "synapse", "core", "router")
 MODES = ("permanent", "transient", "intermittent")
-VALUES = ("zero", "stuck0", "max", "min", "saturated", "bitflip", "scale=S", "a number")
-_VALUE_PARAMS = ("bit", "range", "scale")
+VALUES = ("zero", "stuck0", "max", "min", "saturated", "bitflip", "scale=S", "a number",
+          "threshold_scale", "leak_scale")
+_VALUE_PARAMS = ("bit", "range")
+SPIKING_VALUES = ("threshold_scale", "leak_scale")  # spiking-mode only (saturated works in both modes)
+SCOPES = ("inference", "tick")
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,18 @@ class FaultSpec:
     group : int >= 1
         Permanent faults only: consecutive groups of ``group`` chip instances
         share one draw (common-cause faults, e.g. chips of one wafer or lot).
+    scope : {"inference", "tick"}
+        Spiking mode: transient faults drawn per (site, inference) (default) or
+        per (site, tick); intermittent chains run over inferences or ticks.
+    scale : float or None
+        Spiking mode, ``value="threshold_scale"`` / ``"leak_scale"`` (permanent
+        drift of single neurons): the factor on ``v_threshold`` / ``dt / tau``.
+
+    Spiking-only forms (refused in rate mode): ``value="saturated"`` (the
+    neuron fires every tick), the two drift values, ``site="router"``
+    (transient: each spike leaving a core is lost with probability ``rate``;
+    ``layers`` are the emitting layers, 0 = rate-coded input spikes), and
+    ``scope="tick"``.
     """
 
     site: str
@@ -100,13 +115,19 @@ class FaultSpec:
     p_on: float | None = None
     p_off: float | None = None
     group: int = 1
+    scope: str = "inference"
+    scale: float | None = None
 
-    def __init__(self, site, mode, rate, layers=None, value="zero", group=1, **params):
+    def __init__(self, site, mode, rate, layers=None, value="zero", group=1, scope="inference", scale=None,
+                 **params):
         if site not in SITES:
             raise ConfigError(f"Fault 'site' must be one of {', '.join(SITES)}. Got {site!r}.")
         if mode not in MODES:
             raise ConfigError(f"Fault 'mode' of '{site}' must be one of {', '.join(MODES)}. Got {mode!r}.")
         vparams = {k: params.pop(k) for k in _VALUE_PARAMS if k in params}
+        drift = str(value) in SPIKING_VALUES
+        if scale is not None and not drift:  # value=scale's factor (threshold/leak drift keep theirs)
+            vparams["scale"], scale = scale, None
         fv = parse_value(value, site, f"{site}:{value}:{mode}", **vparams)
         label = f"{site}:{fv.text}:{mode}"
         try:
@@ -124,7 +145,7 @@ class FaultSpec:
                 raise ConfigError(f"The 'layers' of fault '{label}' must be integers. Got {layers!r}.") from None
             if site == "core":
                 raise ConfigError(f"Fault '{label}' takes no 'layers' (a core holds parts of several layers). Got {layers!r}; remove it.")
-            lo = 0 if site == "neuron" else 1
+            lo = 0 if site in ("neuron", "router") else 1
             if not layers or min(layers) < lo:
                 raise ConfigError(f"The 'layers' of fault '{label}' must be integers >= {lo}. Got {list(layers)!r}.")
         p_on, p_off = _markov_params(label, mode, params)
@@ -145,6 +166,14 @@ class FaultSpec:
         object.__setattr__(self, "p_on", p_on)
         object.__setattr__(self, "p_off", p_off)
         object.__setattr__(self, "group", group)
+        scope, scale = _spiking_params(label, site, mode, "stuck0" if fv.is_zero else fv.text, scope, scale)
+        object.__setattr__(self, "scope", scope)
+        object.__setattr__(self, "scale", scale)
+
+    @property
+    def spiking_only(self) -> bool:
+        """True for forms that exist only in spiking mode (router, saturated, drift, scope=tick)."""
+        return self.site == "router" or self.value in SPIKING_VALUES or self.scope == "tick"
 
     @property
     def label(self) -> str:
@@ -182,6 +211,10 @@ class FaultSpec:
             s += f":p_on={self.p_on!r}:p_off={self.p_off!r}"
         if self.group > 1:
             s += f":group={self.group}"
+        if self.scale is not None:
+            s += f":scale={self.scale!r}"
+        if self.scope != "inference":
+            s += f":scope={self.scope}"
         return s
 
     def to_dict(self) -> dict:
@@ -192,6 +225,10 @@ class FaultSpec:
             d.update(p_on=self.p_on, p_off=self.p_off)
         if self.group > 1:
             d["group"] = self.group
+        if self.scope != "inference":
+            d["scope"] = self.scope
+        if self.scale is not None:
+            d["scale"] = self.scale
         return d
 
     @classmethod
@@ -201,11 +238,37 @@ class FaultSpec:
         if missing:
             raise ConfigError(f"Fault entry {d!r} is missing {', '.join(missing)}; give site, mode and rate.")
         return cls(d.pop("site"), d.pop("mode"), d.pop("rate"), layers=d.pop("layers", None),
-                   value=d.pop("value", "zero"), group=d.pop("group", 1), **d)
+                   value=d.pop("value", "zero"), group=d.pop("group", 1), scope=d.pop("scope", "inference"),
+                   scale=d.pop("scale", None), **d)
 
     def with_rate(self, rate: float) -> "FaultSpec":
         """The same fault (site, value, mode, layers, parameters) at another rate."""
         return FaultSpec.from_dict({**self.to_dict(), "rate": rate})
+
+
+def _spiking_params(label, site, mode, value, scope, scale):
+    """Validate the spiking-mode fields (value forms, scope, scale); return ``(scope, scale)``."""
+    if scope not in SCOPES:
+        raise ConfigError(f"The 'scope' of fault '{label}' must be one of {', '.join(SCOPES)}. Got {scope!r}.")
+    if scope == "tick" and mode == "permanent":
+        raise ConfigError(f"scope=tick applies to transient and intermittent faults; remove it from '{label}'.")
+    if value in SPIKING_VALUES and site != "neuron":
+        raise ConfigError(f"Fault value {value!r} applies to neurons only; use site 'neuron' instead of {site!r}.")
+    if site == "router" and (mode != "transient" or value != "stuck0"):
+        raise ConfigError(f"Router faults drop each spike with probability 'rate': use 'router:transient:RATE' (got '{label}').")
+    drift = value in ("threshold_scale", "leak_scale")
+    if drift:
+        if mode != "permanent":
+            raise ConfigError(f"Drift value {value!r} is a permanent fault; use mode 'permanent' in '{label}'.")
+        try:
+            scale = float(scale)
+        except (TypeError, ValueError):
+            raise ConfigError(f"Fault '{label}' needs 'scale' (a positive factor, e.g. scale=0.8). Got {scale!r}.") from None
+        if not (scale > 0 and math.isfinite(scale)):
+            raise ConfigError(f"The 'scale' of fault '{label}' must be a positive finite number. Got {scale!r}.")
+    elif scale is not None:
+        raise ConfigError(f"'scale' applies to value=threshold_scale or leak_scale only; remove it from '{label}'.")
+    return scope, scale
 
 
 def _markov_params(label, mode, params):
@@ -328,8 +391,10 @@ def parse_fault(text: str, profile=None) -> FaultSpec:
                 raise ConfigError(f"Fault spec {text!r}: parameter {item!r} must be KEY=VALUE; write value={item}.")
             raise ConfigError(f"Fault spec {text!r}: parameter {item!r} must be KEY=VALUE (e.g. layers=0,1, value=max or p_on=0.1).")
         k, v = (s.strip() for s in item.split("=", 1))
-        if k == "group":
-            kw["group"] = v
+        if k in kw:
+            raise ConfigError(f"Fault spec {text!r} gives '{k}' twice; give it once.")
+        if k in ("group", "value", "scope", "scale"):
+            kw[k] = v
         elif k == "layers":
             try:
                 kw["layers"] = tuple(int(t) for t in v.split(",") if t.strip())

@@ -47,11 +47,11 @@ from dataclasses import dataclass
 
 from ..errors import ConfigError
 
-KINDS = ("zero", "number", "max", "min", "saturated", "bitflip", "scale")
+KINDS = ("zero", "number", "max", "min", "saturated", "bitflip", "scale", "threshold_scale", "leak_scale")
 ALIASES = {"stuck0": "zero", "0": "zero"}
 NAMED = ("zero", "stuck0", "max", "min", "saturated", "bitflip", "scale=S", "a number")
 SITE_KINDS = {
-    "neuron": ("zero", "number", "saturated"),
+    "neuron": ("zero", "number", "saturated", "threshold_scale", "leak_scale"),
     "synapse": ("zero", "number", "max", "min", "bitflip", "scale"),
     "core": ("zero",),
     "router": ("zero",),

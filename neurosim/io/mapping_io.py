@@ -4,7 +4,8 @@ Mapping layout (``neurosim_type="mapping"``, version 1)::
 
     /network         a full network group (as in the native network file)
     /qnetwork        the quantised network
-    /tiles/{layer,r0,r1,c0,c1,core,scale}
+    /tiles/{layer,r0,r1,c0,c1,core,scale,pos}   (pos: output position of a replicated conv tile, else -1;
+                                                 absent in older files)
     /neuron_core/NNN one int64 array per layer
     attrs: profile (JSON), n_cores, n_chips, layers (JSON), deviation (JSON)
 
@@ -30,7 +31,13 @@ _TILE_FIELDS = ("layer", "r0", "r1", "c0", "c1", "core", "scale")
 
 
 def write_network_group(g, net: Network) -> None:
+    """Dense rate networks: ``W001``/``b001``... datasets (version-1 layout); others (conv, spiking): a native ``layers`` group."""
     g.attrs["name"] = net.name
+    if not (net.is_dense and net.is_rate):
+        from .native import write_layers
+
+        write_layers(g, net)
+        return
     write_json_attr(g, "activations", list(net.activations))
     for k, (W, b) in enumerate(zip(net.weights, net.biases)):
         g.create_dataset(f"W{k + 1:03d}", data=W, dtype="f8")
@@ -38,10 +45,14 @@ def write_network_group(g, net: Network) -> None:
 
 
 def read_network_group(g) -> Network:
-    acts = read_json_attr(g, "activations")
-    L = len(acts)
     name = g.attrs.get("name", "network")
     name = name.decode() if isinstance(name, bytes) else str(name)
+    if "layers" in g:
+        from .native import read_layers
+
+        return read_layers(g, g.file.filename, name)
+    acts = read_json_attr(g, "activations")
+    L = len(acts)
     Ws = [np.array(g[f"W{k:03d}"][()]) for k in range(1, L + 1)]
     bs = [np.array(g[f"b{k:03d}"][()]) for k in range(1, L + 1)]
     return Network.from_arrays(Ws, bs, acts, name=name)
@@ -61,6 +72,8 @@ def write_mapping_group(g, m: ChipMapping) -> None:
     g.attrs["n_chips"] = m.n_chips
     write_json_attr(g, "layers", list(m.layers))
     write_json_attr(g, "deviation", m.deviation)
+    t.create_dataset("pos", data=m.tile_pos)
+    g.attrs["conv_kernels"] = m.conv_kernels
 
 
 def read_mapping_group(g) -> ChipMapping:
@@ -68,6 +81,9 @@ def read_mapping_group(g) -> ChipMapping:
     qnet = read_network_group(g["qnetwork"])
     t = g["tiles"]
     tiles = {f"tile_{f}": np.array(t[f][()]) for f in _TILE_FIELDS}
+    tiles["tile_pos"] = np.array(t["pos"][()]) if "pos" in t else None
+    ck = g.attrs.get("conv_kernels", "shared")
+    tiles["conv_kernels"] = ck.decode() if isinstance(ck, bytes) else str(ck)
     nc = g["neuron_core"]
     neuron_core = tuple(np.array(nc[k][()]) for k in sorted(nc.keys()))
     prof = ChipProfile(**read_json_attr(g, "profile"))

@@ -371,7 +371,7 @@ def _ranges(total: int, chunk_rows: int | None, threads: int):
 
 def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk_rows: int | None = None,
              progress=None, labels=None, precision: str = DEFAULT_PRECISION, devices=None, age=None,
-             _hooks=None, _chip_offset: int = 0) -> SimResult:
+             _hooks=None, _chip_offset: int = 0, mode=None, **spiking) -> SimResult:
     """Run ``n_chips`` faulty chip instances on inputs ``x``.
 
     Parameters
@@ -409,12 +409,21 @@ def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk
         ADC/DAC); see :mod:`neurosim.sim.devices`.
     age : seconds or a duration like "1y"
         Deployment age for conductance drift (needs ``devices`` with drift).
+    mode, **spiking : None, "rate" or "spiking"; spiking options
+        Networks with spiking neurons (or ``mode="spiking"``) run in spiking
+        mode, :func:`neurosim.sim.spiking.simulate_spiking` (``ticks``,
+        ``dt_s``, ``encoding``, ``delay_ticks``, ``spike_counts``, ``spike_trains``).
 
     Returns
     -------
     SimResult
         ``delta`` and ``clean`` in the chosen precision.
     """
+    from .spiking import route  # spiking networks (mode="spiking", ticks=, dt_s=...): neurosim.sim.spiking
+    routed = route(target, x, faults, mode, spiking, n_chips=n_chips, seed=seed, threads=threads,
+                   chunk_rows=chunk_rows, progress=progress, labels=labels, precision=precision)
+    if routed is not None:
+        return routed
     n_chips = _check_int("n_chips", n_chips)
     from .devices import resolve_devices, simulate_with_devices
     model = resolve_devices(target, devices)

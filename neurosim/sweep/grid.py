@@ -15,7 +15,7 @@ executor, the number of workers or the order in which points complete.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -196,6 +196,8 @@ class SweepContext:
     max_chips: int | None = None
     levels: tuple = QUANTILE_LEVELS
     confidence: float = 0.95
+    spiking: dict = field(default_factory=dict)
+    """Spiking-mode options passed to ``simulate`` (``ticks``, ``dt_s``, ``encoding``, ``delay_ticks``); {} in rate mode."""
 
     @property
     def n_inputs(self) -> int:
@@ -221,7 +223,7 @@ def raw_rows(ctx: SweepContext, index: int) -> np.ndarray:
 
 
 def build_context(net: Network, x, profiles=(None,), faults=(), rates=(), n_chips: int = 10, seed: int = 0,
-                  raw_samples=None, max_chips=None, confidence: float = 0.95) -> SweepContext:
+                  raw_samples=None, max_chips=None, confidence: float = 0.95, spiking=None) -> SweepContext:
     """Validate the sweep arguments, map the network onto each profile and build the context."""
     from ..chip import map_network
 
@@ -246,7 +248,30 @@ def build_context(net: Network, x, profiles=(None,), faults=(), rates=(), n_chip
             raise ConfigError(
                 f"Fault '{spec_key(s)}' needs a chip mapping: give --profile (core faults are not defined on the bare network)."
             )
+    spiking = _spiking_options(net, spiking, grid)
     targets = tuple(net if p is None else map_network(net, p, max_chips=max_chips, x_sample=x) for p in grid.profiles)
     return SweepContext(grid=grid, targets=targets, x=x, n_chips=int(n_chips), seed=int(seed),
                         raw_samples=None if raw_samples is None else int(raw_samples), max_chips=max_chips,
-                        confidence=float(confidence))
+                        confidence=float(confidence), spiking=spiking)
+
+
+def _spiking_options(net, spiking, grid) -> dict:
+    """Validated spiking options (T and dt in the sweep config); {} for rate networks."""
+    from ..layers.spiking import check_dt, check_ticks
+    from ..spiking.network import check_spiking, is_spiking
+
+    spiking = dict(spiking or {})
+    if not is_spiking(net):
+        if spiking:
+            raise ConfigError(f"{', '.join(sorted(spiking))} apply to spiking networks; '{net.name}' is a rate network.")
+        return {}
+    check_spiking(net)
+    if any(p is not None for p in grid.profiles):
+        raise ConfigError("Spiking sweeps run on the spiking network itself; drop --profile (chip mappings are rate mode only so far).")
+    unknown = sorted(set(spiking) - {"ticks", "dt_s", "encoding", "delay_ticks"})
+    if unknown:
+        raise ConfigError(f"Unknown spiking option(s) {', '.join(unknown)}; use ticks, dt_s, encoding, delay_ticks.")
+    spiking["ticks"] = check_ticks(spiking.get("ticks", 100))
+    if "dt_s" in spiking:
+        spiking["dt_s"] = check_dt(spiking["dt_s"])
+    return spiking

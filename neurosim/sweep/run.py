@@ -29,7 +29,7 @@ def simulate_point(ctx: SweepContext, index: int, threads=None, progress=None):
     p, s, r = ctx.grid.point(index)
     spec = with_rate(ctx.grid.specs[s], ctx.grid.rates[r])
     return simulate(ctx.targets[p], ctx.x, [spec], n_chips=ctx.n_chips, seed=point_seed(ctx.seed, index),
-                    threads=threads, progress=progress)
+                    threads=threads, progress=progress, **getattr(ctx, "spiking", {}))
 
 
 def finish_point(ctx: SweepContext, index: int, res) -> dict:
@@ -125,6 +125,8 @@ def run_sweep(ctx: SweepContext, out, net: Network | None = None, labels=None, e
             raise ConfigError(f"'labels' must have shape ({ctx.n_inputs},). Got {labels.shape}.")
     config = sweep_config(net, ctx.grid, ctx.targets, ctx.x, labels, ctx.n_chips, ctx.seed, ctx.raw_samples,
                           ctx.max_chips, ctx.levels, ctx.confidence)
+    if getattr(ctx, "spiking", None):
+        config["spiking"] = dict(ctx.spiking)  # T and dt are part of the configuration (rate sweeps: no key)
     chash = config_hash(config)
     N = ctx.grid.n_points
     notes = []
