@@ -177,7 +177,7 @@ class FaultSpec:
 
     @property
     def label(self) -> str:
-        return f"{self.site}:{self.value}:{self.mode}"
+        return f"{self.site}:{'stuck0' if self.fault_value.is_zero else self.value}:{self.mode}"
 
     @property
     def duty(self) -> float | None:
