@@ -155,8 +155,9 @@ class ResultWriter:
     def add(self, c0: int, res):
         if self.delta is None:
             _, B, O = res.delta.shape
-            rows = max(1, min(self.n_chips, (1 << 20) // max(1, B * O * 8)))
-            self.delta = self.f.create_dataset("delta", shape=(self.n_chips, B, O), dtype=np.float64,
+            dt = res.delta.dtype  # float32 or float64, as the run's precision (stored as computed)
+            rows = max(1, min(self.n_chips, (1 << 20) // max(1, B * O * dt.itemsize)))
+            self.delta = self.f.create_dataset("delta", shape=(self.n_chips, B, O), dtype=dt,
                                                chunks=(rows, B, O), compression="gzip", shuffle=True, fletcher32=True)
         self.delta[c0:c0 + res.n_chips] = res.delta
 
