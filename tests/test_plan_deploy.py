@@ -192,7 +192,7 @@ def test_digital_voter_enters_tail_and_verification(digits):
 def two_chip_plan(tmp_path_factory, digits):
     """A plan whose replica spans 2 chips (profile cores_per_chip = 2), written through the CLI."""
     d = tmp_path_factory.mktemp("deploy")
-    text = (ROOT / "hwprofiles" / "rram.toml").read_text()
+    text = (ROOT / "neurosim" / "chip" / "profiles" / "rram.toml").read_text()  # the shipped profile
     import re
 
     text = re.sub(r"cores_per_chip\s*=\s*\d+", "cores_per_chip = 2", text)
