@@ -106,8 +106,13 @@ def run(args):
         return 0
     target = f"'{mapping.profile.name}' mapping" if mapping is not None else (
         f"spiking network, T={res.ticks} ticks of {res.dt_s:g} s" if getattr(res, "ticks", 0) else "float network")
-    print(f"{res.n_chips} chips x {x.shape[0]} inputs on the {target}, seed {res.seed}; faults: "
-          + ", ".join(f.to_text() for f in res.faults))
+    return _print_summary(s, f"{res.n_chips} chips x {x.shape[0]} inputs on the {target}, seed {res.seed}; faults: "
+                          + ", ".join(f.to_text() for f in res.faults), out)
+
+
+def _print_summary(s, header, out):
+    """The human-readable summary of both paths (in memory and streamed): one printer, one format."""
+    print(header)
     rows = [(o, f"{m:+.4g}", f"{sd:.4g}") for o, (m, sd) in enumerate(zip(s["mean_delta"], s["std_delta"]))]
     print(table(rows, ["output", "mean Δ", "std Δ"]))
     q = s["linf_quantiles"]
@@ -162,21 +167,5 @@ def _run_streamed(args, out, net, mapping, x, labels, specs):
         print_json(args, s, profile=mapping.profile.name if mapping is not None else None, seed=s["seed"])
         return 0
     target = f"'{mapping.profile.name}' mapping" if mapping is not None else "float network"
-    print(f"{chips} chips x {x.shape[0]} inputs on the {target}, seed {s['seed']}; faults: "
-          + ", ".join(f.to_text() for f in specs))
-    rows = [(o, f"{m:+.4g}", f"{sd:.4g}") for o, (m, sd) in enumerate(zip(s["mean_delta"], s["std_delta"]))]
-    print(table(rows, ["output", "mean Δ", "std Δ"]))
-    q = s["linf_quantiles"]
-    print(f"||Δ||_∞ quantiles: median {q['q50']:.4g}, 90% {q['q90']:.4g}, 99% {q['q99']:.4g}, max {q['max']:.4g}")
-    print("faults per chip: " + ", ".join(f"{k} {v:.4g}" for k, v in s["faults_per_chip"].items()))
-    if "flip_rate" in s:
-        f = s["flip_rate"]
-        print(f"classification flips: {f['k']}/{f['n']} = {100 * f['rate']:.3f}% "
-              f"({100 * f['confidence']:.0f}% chip-clustered CI {100 * f['lo']:.3f}-{100 * f['hi']:.3f}%, "
-              f"design effect {f['design_effect']:.3g})")
-    if "accuracy" in s:
-        a = s["accuracy"]
-        print(f"accuracy: clean {100 * a['clean']:.2f}%, faulty {100 * a['faulty']:.2f}%")
-    if out is not None:
-        print(f"result written to {out}")
-    return 0
+    return _print_summary(s, f"{chips} chips x {x.shape[0]} inputs on the {target}, seed {s['seed']}; faults: "
+                          + ", ".join(f.to_text() for f in specs), out)
