@@ -288,7 +288,8 @@ def test_process_and_dask_executors_match_in_process(digits, tmp_path):
     assert o.executor == "dask-local" and o.n_computed == 6
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None,
+                      scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}) as cluster:
         o = S.run_sweep(ctx, tmp_path / "sched.h5", executor=DaskExecutor(address=cluster.scheduler_address),
                         progress=False)
     assert o.executor == "dask"

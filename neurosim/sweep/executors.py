@@ -266,6 +266,9 @@ class DaskExecutor:
                 with children_bound():  # Ctrl-C is the parent's: workers stay quiet and die with it
                     self.cluster = LocalCluster(n_workers=self.local_workers, threads_per_worker=1,
                                                 processes=self.processes, dashboard_address=None,
+                                                # no dashboard; the scheduler's small HTTP server on a free
+                                                # loopback port, so two sweeps at once never fight over 8787
+                                                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                                                 silence_logs=logging.CRITICAL)
                 self.client = Client(self.cluster, set_as_default=False)
         except BaseException:
