@@ -62,12 +62,12 @@ def linearity(rounds, nv=64, n_in=256, n_out=512):
     lin = []
     for dens in (0.0, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08):
         Sx = (np.random.default_rng(3).random((nv, n_in)) < dens).astype(float)
-        SK.synaptic_current(Sx, WT, bvec, out, 2.0, rows)
+        SK.synaptic_current(Sx, WT, bvec, out, rows)
         ts = []
         for _ in range(max(7, 3 * rounds)):
             t0 = time.perf_counter()
             for _ in range(10):
-                SK.synaptic_current(Sx, WT, bvec, out, 2.0, rows)
+                SK.synaptic_current(Sx, WT, bvec, out, rows)
             ts.append((time.perf_counter() - t0) / 10)
         lin.append({"density": dens, "spikes": float(Sx.sum()), "best_s": min(ts), "median_s": statistics.median(ts)})
     base = lin[0]["best_s"]

@@ -2,8 +2,7 @@
 
 Rows (chip, input) are processed in blocks of :data:`SPIKE_BLOCK`; per block
 and tick, every layer runs the numba kernels of :mod:`neurosim.kernels.spiking`
-(synaptic accumulation, event-driven or input-major, bit-identical either way;
-neuron update), then its faults are applied as sparse corrections. Every
+(event-driven synaptic accumulation; neuron update), then its faults are applied as sparse corrections. Every
 kernel treats each row on its own and every random stream is keyed by (fault
 spec, layer, chip, input, tick), so a row's result is bit-identical for any
 thread count and any chunking. Semantics: DESIGN.md "Semantics" (spiking).
@@ -43,8 +42,7 @@ from .plan import salt as _salt
 
 SPIKE_BLOCK = 256
 ENCODINGS = ("current", "rate")
-DENSE_MIN = 0.2
-CLEAN_TRAIN_BYTES = 256 * 2**20  # clean spike trains kept for reuse by fault-free rows up to this size  # active fraction of a block's layer input from which the input-major loop is used
+CLEAN_TRAIN_BYTES = 256 * 2**20  # clean spike trains kept for reuse by fault-free rows up to this size
 _ROUTER_SALT = 4 * 4096
 _ENC_KEY_SALT = 0x51C0DE
 
@@ -343,12 +341,12 @@ def _run_block(plan: _SPlan, x, chips, inputs, events_out, want_counts, want_tra
                 elif l == 1 and cache_ok:
                     if I1_cache is None:
                         I1_cache = np.empty_like(Zl)
-                        SK.synaptic_current(S0, lay.WT, lay.b, I1_cache, DENSE_MIN, all_rows)
+                        SK.synaptic_current(S0, lay.WT, lay.b, I1_cache, all_rows)
                         _synapse_faults(lay, I1_cache, S0, F.synapse[1], T, k)
                     Zl[rows] = I1_cache[rows]
                 else:
                     src = hist[l - 1][src_tick % depth[l - 1]]
-                    SK.synaptic_current(src, lay.WT, lay.b, Zl, DENSE_MIN, rows)
+                    SK.synaptic_current(src, lay.WT, lay.b, Zl, rows)
                     _synapse_faults(lay, Zl, src, F.synapse[l], T, k)
                 if lay.role == "relay":
                     S[rows] = Zl[rows]
@@ -487,8 +485,17 @@ def simulate_spiking(target, x, faults=None, n_chips: int = 1, seed=None, ticks:
                             dst[l][s0:s1] = src[l]
         if reuse:
             clean_ref = (clean, csc, cst)
+        if not any(s.rate > 0 for _, s, _, _ in plan.specs):  # no fault can fire: every chip is the clean one (exact)
+            out[:] = np.tile(clean, (n_chips, 1))
+            for src, dst in ((csc, sc), (cst, st)):
+                if dst is not None:
+                    for l in dst:
+                        dst[l][:] = np.tile(src[l], (n_chips,) + (1,) * (src[l].ndim - 1))
+            if progress is not None:
+                progress(total)
         for res in ex.map(lambda b: rows(plan, b[0], b[1], True),
-                          [(s, min(s + chunk_rows, total)) for s in range(0, total, chunk_rows)]):
+                          [(s, min(s + chunk_rows, total)) for s in range(0, total, chunk_rows)]
+                          if any(s.rate > 0 for _, s, _, _ in plan.specs) else []):
             for s0, s1, chips, o, (c, tr), ev in res:
                 out[s0:s1] = o
                 for src, dst in ((c, sc), (tr, st)):
