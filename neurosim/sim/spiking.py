@@ -27,7 +27,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..chip.mapping import ChipMapping
 from ..errors import ConfigError
 from ..faults.spec import as_specs
 from ..kernels import apply as K
@@ -37,8 +36,9 @@ from ..kernels.rng import inv_rate
 from ..spiking.network import check_spiking, delay_of, layer_role, readout, with_delay
 from ..layers.spiking import check_dt, check_ticks
 from .engine import SimResult, _check_int, _resolve_threads
-from .plan import DEFAULT_PRECISION, spec_keys
+from .plan import spec_keys
 from .plan import salt as _salt
+from .spiking_faults import CoreFaults, check_core_specs, n_sites, route, spiking_fault_sites, split_target, union  # noqa: F401
 
 SPIKE_BLOCK = 256
 ENCODINGS = ("current", "rate")
@@ -90,6 +90,7 @@ class _SPlan:
     n_inputs: int
     encoding: str
     readout: str
+    mapping: object = None  # ChipMapping (core faults) or None
 
 
 def _shared_cells(op, in_shape):
@@ -118,11 +119,9 @@ def _router_layers(spec, net, encoding):
     return spec.layers
 
 
-def _make_plan(net, faults, seed, n_inputs, ticks, dt_s, encoding):
+def _make_plan(net, faults, seed, n_inputs, ticks, dt_s, encoding, mapping=None):
     specs = as_specs(faults)
-    for s in specs:
-        if s.site == "core":
-            raise ConfigError("Core faults on spiking networks are not simulated yet; use neuron and synapse faults (a core fault = its neurons and cells stuck at 0).")
+    check_core_specs(specs, net, mapping)
     if seed is None:
         entropy = int(np.random.SeedSequence().entropy)
     else:
@@ -133,7 +132,8 @@ def _make_plan(net, faults, seed, n_inputs, ticks, dt_s, encoding):
     enc_key = np.random.SeedSequence(entropy, spawn_key=(_ENC_KEY_SALT,)).generate_state(1, np.uint64)[0]
     resolved = []
     for k, s in enumerate(specs):
-        layers = _router_layers(s, net, encoding) if s.site == "router" else s.resolve_layers(net.n_layers)
+        layers = (_router_layers(s, net, encoding) if s.site == "router" else (0,) if s.site == "core"
+                  else s.resolve_layers(net.n_layers))
         if s.site == "neuron" and s.value != "stuck0":
             # saturation and drift need a firing neuron (drift: not the input axons either)
             bad = {l for l, la in enumerate(net.layers, start=1) if layer_role(la) != "fire"}
@@ -153,7 +153,7 @@ def _make_plan(net, faults, seed, n_inputs, ticks, dt_s, encoding):
         layers.append(_Layer(role, la.neuron.code if p is not None else -1, np.ascontiguousarray(M.T), M, b, p,
                              role != "relay" and la.neuron.reset == "subtract",
                              la.neuron.refractory_ticks if role != "relay" else 0, delay_of(la), shared))
-    return _SPlan(net, tuple(layers), tuple(resolved), ticks, dt_s, enc_key, n_inputs, encoding, readout(net)), entropy
+    return _SPlan(net, tuple(layers), tuple(resolved), ticks, dt_s, enc_key, n_inputs, encoding, readout(net), mapping), entropy
 
 
 def _salt_of(spec, slot):
@@ -198,6 +198,8 @@ class _Faults:
         self.neuron = {l: [] for l in range(net.n_layers + 1)}
         self.synapse = {l: [] for l in range(1, net.n_layers + 1)}
         self.router = {}
+        self.core = None  # CoreFaults of the block's rows, or None
+        dead = None
         thr = {l: [] for l in range(1, net.n_layers + 1)}
         leak = {l: [] for l in range(1, net.n_layers + 1)}
         self.tick_varying = set()
@@ -212,6 +214,14 @@ class _Faults:
                 for l in layers:
                     self.router.setdefault(l, []).append((k, key, _salt_of(s, l), sc))
                     np.minimum(self.first, min(l + 1, L), out=self.first)
+                continue
+            if s.site == "core":  # dead cores: their neurons never fire, their tiles carry no current
+                ptr, cells = _draw(s, key, 0, plan.mapping.n_cores, chips, inputs, T)
+                c = np.diff(ptr)
+                if events_out is not None:
+                    events_out.append((k, 0, c))
+                self.first[c > 0] = 1
+                dead = union(dead, (ptr, cells))
                 continue
             for l in layers:
                 n = net.neuron_sites(l) if s.site == "neuron" else net.synapse_sites(l)
@@ -235,6 +245,10 @@ class _Faults:
                     leak[l].append((ptr, cells, s.scale))
                 else:
                     self.neuron[l].append((ptr, cells, tick, 1.0 if s.value == "saturated" else 0.0))
+        if dead is not None and dead[1].size:
+            self.core = CoreFaults(plan.mapping, *dead)
+            for l in range(1, L + 1):
+                self.neuron[l].append(self.core.neurons(l) + (False, 0.0))
         self.thr = {l: _concat_scaled(v, nv) for l, v in thr.items()}
         self.leak = {l: _concat_scaled(v, nv) for l, v in leak.items()}
         # saturated before dead: a neuron both dead and saturated stays silent
@@ -246,13 +260,18 @@ class _Faults:
         return SK.tick_slice(ptr, cells, T, k) if tick else (ptr, cells)
 
 
-def _synapse_faults(lay, Zl, src, items, T, k):
+def _synapse_faults(lay, Zl, src, items, T, k, core=None, l=0):
     for ptr, cells, tick in items:
         p, c = _Faults.at(ptr, cells, tick, T, k)
         if lay.shared is None:
-            K.stuck_synapses(Zl, src, lay.W, p, c)
+            if core is None:
+                K.stuck_synapses(Zl, src, lay.W, p, c)
+            else:  # cells on a dead core are removed with their tile
+                core.stuck_live(Zl, src, lay.W, p, c, l)
         else:
             SK.stuck_shared(Zl, src, lay.W, p, c, *lay.shared)
+    if core is not None:
+        core.remove_tiles(Zl, src, lay.W, l)
 
 
 def _run_block(plan: _SPlan, x, chips, inputs, events_out, want_counts, want_trains=False, clean_ref=None):
@@ -342,12 +361,12 @@ def _run_block(plan: _SPlan, x, chips, inputs, events_out, want_counts, want_tra
                     if I1_cache is None:
                         I1_cache = np.empty_like(Zl)
                         SK.synaptic_current(S0, lay.WT, lay.b, I1_cache, all_rows)
-                        _synapse_faults(lay, I1_cache, S0, F.synapse[1], T, k)
+                        _synapse_faults(lay, I1_cache, S0, F.synapse[1], T, k, F.core, 1)
                     Zl[rows] = I1_cache[rows]
                 else:
                     src = hist[l - 1][src_tick % depth[l - 1]]
                     SK.synaptic_current(src, lay.WT, lay.b, Zl, rows)
-                    _synapse_faults(lay, Zl, src, F.synapse[l], T, k)
+                    _synapse_faults(lay, Zl, src, F.synapse[l], T, k, F.core, l)
                 if lay.role == "relay":
                     S[rows] = Zl[rows]
                     for ptr, cells, tick, val in F.neuron[l]:
@@ -403,7 +422,7 @@ def _run_block(plan: _SPlan, x, chips, inputs, events_out, want_counts, want_tra
 
 
 def _prepare(target, ticks, dt_s, encoding, delay_ticks):
-    net = check_spiking(target)
+    net = check_spiking(split_target(target)[0])
     if delay_ticks is not None:
         net = with_delay(net, delay_ticks)
     if encoding not in ENCODINGS:
@@ -428,6 +447,7 @@ def simulate_spiking(target, x, faults=None, n_chips: int = 1, seed=None, ticks:
     same network and input spike trains.
     """
     net, T, dt = _prepare(target, ticks, dt_s, encoding, delay_ticks)
+    mapping = split_target(target)[1]
     n_chips = _check_int("n_chips", n_chips)
     if chunk_rows is not None:
         chunk_rows = _check_int("chunk_rows", chunk_rows)
@@ -438,7 +458,7 @@ def simulate_spiking(target, x, faults=None, n_chips: int = 1, seed=None, ticks:
         raise ConfigError("'x' must hold at least one input row. Got 0.")
     if encoding == "rate" and (x.min() < 0.0 or x.max() > 1.0):
         raise ConfigError(f"Rate-coded inputs are spike probabilities per tick and must be in [0, 1]. Got range [{x.min():.3g}, {x.max():.3g}]; rescale x or use encoding='current'.")
-    plan, entropy = _make_plan(net, faults, seed, B, T, dt, encoding)
+    plan, entropy = _make_plan(net, faults, seed, B, T, dt, encoding, mapping)
     S, L = len(plan.specs), net.n_layers
     clean_plan = _SPlan(net, plan.layers, (), T, dt, plan.enc_key, B, encoding, plan.readout)
     total = n_chips * B
@@ -515,13 +535,14 @@ def simulate_spiking(target, x, faults=None, n_chips: int = 1, seed=None, ticks:
         if s.mode == "transient" or s.rate == 0.0:
             continue
         for slot in layers:
-            n_sites = net.neuron_sites(slot) if s.site == "neuron" else net.synapse_sites(slot)
-            counts[:, kk, slot] = E.chip_site_counts(chips // s.group, key, _salt_of(s, slot), n_sites, inv_rate(s.rate))
+            counts[:, kk, slot] = E.chip_site_counts(chips // s.group, key, _salt_of(s, slot), n_sites(net, mapping, s, slot),
+                                                     inv_rate(s.rate))
     config = {
         "mode": "spiking", "ticks": T, "dt_s": dt, "encoding": encoding,
         "delay_ticks": [delay_of(la) for la in net.layers], "readout": plan.readout,
         "faults": [s.to_dict() for _, s, _, _ in plan.specs],
-        "n_chips": n_chips, "n_inputs": B, "seed": entropy, "target": "network", "profile": None,
+        "n_chips": n_chips, "n_inputs": B, "seed": entropy, "target": "network" if mapping is None else "mapping",
+        "profile": None if mapping is None else mapping.profile.name,
         "network": {"name": net.name, "sizes": list(net.sizes), "neurons": list(net.activations)},
     }
     return SpikingSimResult(
@@ -532,52 +553,3 @@ def simulate_spiking(target, x, faults=None, n_chips: int = 1, seed=None, ticks:
         clean_spike_counts=csc if spike_counts else None,
         spike_trains=None if st is None else {l: v.reshape(n_chips, B, T, -1) for l, v in st.items()},
         clean_spike_trains=cst if spike_trains else None)
-
-
-def spiking_fault_sites(target, faults, chip: int = 0, seed=None, encoding="current") -> list:
-    """The sites :func:`simulate_spiking` makes faulty on chip ``chip`` for the permanent specs in ``faults``.
-
-    One dict per spec (``{}`` for non-permanent specs): layer slot -> int64
-    site indices (neurons; synapse ``i * n_in + j`` of a dense layer, or the
-    stored-weight index of a conv kernel). Same ``seed`` as the simulation,
-    so other simulators (the Brian2 reference) can replay them.
-    """
-    net = check_spiking(target)
-    plan, _ = _make_plan(net, faults, seed, 1, 1, 1e-9, encoding)
-    chips = np.array([_check_int("chip", chip, lo=0)], dtype=np.int64)
-    out = []
-    for k, s, key, layers in plan.specs:
-        sites = {}
-        if s.mode == "permanent":
-            for slot in layers:
-                n = net.neuron_sites(slot) if s.site == "neuron" else net.synapse_sites(slot)
-                sites[slot] = _draw(s, key, slot, n, chips, chips, 1)[1]
-        out.append(sites)
-    return out
-
-
-def route(target, x, faults, mode, spiking_kw, precision=DEFAULT_PRECISION, **kw):
-    """``simulate()``'s dispatch: run spiking mode for spiking networks (or ``mode="spiking"``), else return None.
-
-    In rate mode, spiking-only options (``ticks``, ``dt_s``...) and fault forms
-    (router, saturated, drift, ``scope=tick``) are refused with one line.
-    """
-    from ..spiking.network import is_spiking
-
-    if mode not in (None, "rate", "spiking"):
-        raise ConfigError(f"'mode' must be 'rate' or 'spiking' (or None: from the network). Got {mode!r}.")
-    net = target.qnet if isinstance(target, ChipMapping) else target
-    if mode == "spiking" or (mode is None and is_spiking(net)):
-        if isinstance(target, ChipMapping):
-            raise ConfigError("Spiking simulation of a chip mapping is not supported yet; simulate the spiking network itself (no --profile).")
-        if precision != "float64":
-            raise ConfigError(f"Spiking mode runs in float64 only (spike times depend on exact thresholds). Got precision={precision!r}; drop it.")
-        return simulate_spiking(target, x, faults, **kw, **spiking_kw)
-    if spiking_kw:
-        raise ConfigError(f"{', '.join(sorted(spiking_kw))} apply to spiking mode; this is a rate network "
-                          "(convert it with neurosim.spiking.convert, or pass mode='spiking' with a spiking network).")
-    bad = [s.to_text() for s in as_specs(faults) if s.spiking_only]
-    if bad:
-        raise ConfigError(f"Fault(s) {', '.join(bad)} exist in spiking mode only (router, saturated, drift, scope=tick); "
-                          "use them on a spiking network.")
-    return None
