@@ -48,10 +48,9 @@ def synaptic_current(S, WT, b, out, rows):
     for q in range(rows.size):
         r = rows[q]
         m = 0
-        for j in range(n_in):
-            if S[r, j] != 0.0:
-                act[m] = j
-                m += 1
+        for j in range(n_in):  # branch-free compaction of the active inputs
+            act[m] = j
+            m += S[r, j] != 0.0
         nnz += m
         for o in range(n_out):
             out[r, o] = b[o]
