@@ -82,3 +82,27 @@ def test_cli_convert_simulate_sweep_compare(tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "Traceback" not in err
     assert not (tmp_path / "bad.h5").exists()
+
+
+def test_plan_refuses_a_spiking_network_in_one_line_naming_the_workaround(tmp_path, capsys):
+    out = tmp_path / "plan"
+    code = main(["plan", "examples/digits_snn_if.h5", "--profile", "rram", "--failure", "flip", "--delta", "1e-3",
+                 "--fault", "neuron:permanent:1e-3", "-o", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and not out.exists()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "rate network" in err and "digits_mlp.h5" in err and "neurosim simulate" in err
+    with pytest.raises(ns.ConfigError, match="rate network"):
+        from neurosim.plan import build_plan
+
+        build_plan(ns.map_network(ns.load_network("examples/digits_snn_if.h5"), "rram"), np.zeros((2, 64)),
+                   [ns.FaultSpec("neuron", "permanent", 1e-3)], failure="flip")
+
+
+def test_simulate_cli_runs_core_faults_on_a_mapped_spiking_network(capsys):
+    code = main(["simulate", "examples/digits_snn_if.h5", "--profile", "loihi", "--fault", "core:permanent:1",
+                 "--chips", "2", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0 and doc["profile"] == "loihi"
+    acc = doc["result"]["accuracy"]
+    assert acc["clean"] > 0.9 and acc["faulty"] < 0.2  # every core dead: no output spike, class 0 for every input

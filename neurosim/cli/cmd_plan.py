@@ -150,6 +150,9 @@ def run(args):
     _validate(args)
     out = check_output_dir(args.output)
     net, saved = load_model(args.model)
+    from ..plan.build import check_rate_network
+
+    check_rate_network(net)
     x, labels = load_inputs(args, net)
     if saved is not None:
         from .common import _check_profile_vs_mapping

@@ -78,6 +78,14 @@ def plan_models(models: SimModels, rule: str) -> dict:
             "copywise_point": models.copywise_point}
 
 
+def check_rate_network(net):
+    """Refuse a spiking network with one line: a plan's ``R`` rests on the rate-mode bounds (gradients, Prop. 3)."""
+    if not net.is_rate:
+        raise ConfigError(f"neurosim plan needs a rate network; {net.name!r} has spiking neurons (the plan's bounds "
+                          "are rate-mode): plan the ANN it was converted from (e.g. examples/digits_mlp.h5), then "
+                          "check the spiking deployment with 'neurosim simulate MODEL --profile P --fault ...'.")
+
+
 def build_plan(mapping: ChipMapping, x, specs, eps=None, delta: float = 1e-3, confidence: float = 0.95,
                chips: int = DEFAULT_CHIPS, groups=None, common_cause=None, seed: int = 0, labels=None, threads=None,
                progress=None, model_info: dict | None = None, input_source: str = "",
@@ -144,6 +152,7 @@ def build_plan(mapping: ChipMapping, x, specs, eps=None, delta: float = 1e-3, co
     if not isinstance(mapping, ChipMapping):
         raise ConfigError(f"'mapping' must be a ChipMapping (neurosim.map_network(net, profile)). Got {type(mapping).__name__}.")
     net = mapping.qnet
+    check_rate_network(net)
     x = net.check_inputs(x)
     B = x.shape[0]
     if labels is not None:
