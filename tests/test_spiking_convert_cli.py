@@ -82,3 +82,30 @@ def test_cli_convert_simulate_sweep_compare(tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "Traceback" not in err
     assert not (tmp_path / "bad.h5").exists()
+
+
+def test_compare_finds_the_source_ann_from_any_folder(tmp_path, capsys, monkeypatch):
+    """The converted_from path resolves relative to the converted file, so the pair works from any cwd."""
+    import shutil
+    from pathlib import Path
+
+    import h5py
+
+    root = Path(__file__).resolve().parents[1]
+    work = tmp_path / "models"
+    work.mkdir()
+    shutil.copy(root / "examples" / "digits_mlp.h5", work / "ann.h5")
+    (work / "sub").mkdir()
+    assert main(["convert", str(work / "ann.h5"), "--ticks", "20", "--limit", "60",
+                 "-o", str(work / "sub" / "snn.h5")]) == 0
+    with h5py.File(work / "sub" / "snn.h5", "r") as f:
+        assert json.loads(f.attrs["source"])["converted_from"] == "../ann.h5"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    capsys.readouterr()
+    for snn in (work / "sub" / "snn.h5", root / "examples" / "digits_snn_if.h5"):  # new file; bundled (older form)
+        assert main(["compare", str(snn), "--ticks", "20", "--fault", "neuron:transient:0.02:layers=1",
+                     "--chips", "4", "--limit", "20", "-o", str(tmp_path / f"cmp-{snn.parent.name}"), "--json"]) == 0
+        c = json.loads(capsys.readouterr().out)["result"]
+        assert Path(c["spiking"]["ann"]).is_file()
