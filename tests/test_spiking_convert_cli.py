@@ -68,6 +68,9 @@ def test_cli_convert_simulate_sweep_compare(tmp_path, capsys):
     assert s["samples"] == 120 and s["faults_per_chip"]["router:stuck0:transient"] > 0
     assert main(["sweep", str(snn), "--ticks", "20", "--fault", "neuron:permanent:layers=1", "--rates", "0.01,0.1",
                  "--chips", "2", "--limit", "30", "-o", str(tmp_path / "sw.h5")]) == 0
+    assert main(["report", str(tmp_path / "sw.h5"), "-o", str(tmp_path / "rep")]) == 0
+    md = (tmp_path / "rep" / "summary.md").read_text()
+    assert "spiking network" in md and "bounds unavailable" not in md  # says why no bound, names the route
     capsys.readouterr()
     assert main(["compare", str(snn), "--ticks", "30", "--fault", "neuron:transient:0.02:layers=1", "--chips", "20",
                  "--limit", "30", "--ann", "examples/digits_mlp.h5", "-o", str(tmp_path / "cmp"), "--json"]) == 0
