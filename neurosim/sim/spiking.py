@@ -22,7 +22,6 @@ Faults (spiking form):
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -34,7 +33,8 @@ from ..kernels import spiking as SK
 from ..kernels.rng import inv_rate
 from ..spiking.network import check_spiking, delay_of, layer_role, readout, with_delay
 from ..layers.spiking import check_dt, check_ticks
-from .engine import SimResult, _check_int, _resolve_threads
+from ._threads import thread_map
+from .engine import _check_int, _resolve_threads
 from .plan import spec_keys
 from .spiking_plan import _EMPTY, SpikingSimResult, _Layer, _SPlan, _concat_scaled, _draw, _router_layers, _salt_of, _shared_cells  # noqa: F401
 from .spiking_faults import CoreFaults, check_core_specs, n_sites, route, spiking_fault_sites, split_target, union  # noqa: F401
@@ -391,40 +391,39 @@ def simulate_spiking(target, x, faults=None, n_chips: int = 1, seed=None, ticks:
 
     if chunk_rows is None:
         chunk_rows = SPIKE_BLOCK * max(1, min(8, math.ceil(total / SPIKE_BLOCK / (4 * threads))))
-    with ThreadPoolExecutor(max_workers=threads) as ex:
-        for res in ex.map(lambda b: rows(clean_plan, b[0], b[1], False),
+    for res in thread_map(threads, lambda b: rows(clean_plan, b[0], b[1], False),
                           [(s, min(s + chunk_rows, B)) for s in range(0, B, chunk_rows)]):
-            for s0, s1, _, o, (c, tr), _ in res:
-                clean[s0:s1] = o
-                for src, dst in ((c, csc), (tr, cst)):
-                    if src is not None:
-                        for l in src:
-                            dst[l][s0:s1] = src[l]
-        if reuse:
-            clean_ref = (clean, csc, cst)
-        if not any(s.rate > 0 for _, s, _, _ in plan.specs):  # no fault can fire: every chip is the clean one (exact)
-            out[:] = np.tile(clean, (n_chips, 1))
-            for src, dst in ((csc, sc), (cst, st)):
-                if dst is not None:
-                    for l in dst:
-                        dst[l][:] = np.tile(src[l], (n_chips,) + (1,) * (src[l].ndim - 1))
-            if progress is not None:
-                progress(total)
-        for res in ex.map(lambda b: rows(plan, b[0], b[1], True),
+        for s0, s1, _, o, (c, tr), _ in res:
+            clean[s0:s1] = o
+            for src, dst in ((c, csc), (tr, cst)):
+                if src is not None:
+                    for l in src:
+                        dst[l][s0:s1] = src[l]
+    if reuse:
+        clean_ref = (clean, csc, cst)
+    if not any(s.rate > 0 for _, s, _, _ in plan.specs):  # no fault can fire: every chip is the clean one (exact)
+        out[:] = np.tile(clean, (n_chips, 1))
+        for src, dst in ((csc, sc), (cst, st)):
+            if dst is not None:
+                for l in dst:
+                    dst[l][:] = np.tile(src[l], (n_chips,) + (1,) * (src[l].ndim - 1))
+        if progress is not None:
+            progress(total)
+    for res in thread_map(threads, lambda b: rows(plan, b[0], b[1], True),
                           [(s, min(s + chunk_rows, total)) for s in range(0, total, chunk_rows)]
                           if any(s.rate > 0 for _, s, _, _ in plan.specs) else []):
-            for s0, s1, chips, o, (c, tr), ev in res:
-                out[s0:s1] = o
-                for src, dst in ((c, sc), (tr, st)):
-                    if src is not None:
-                        for l in src:
-                            dst[l][s0:s1] = src[l]
-                c0 = chips[0]
-                for kk, slot, cnt in ev:
-                    per_chip = np.bincount(chips - c0, weights=cnt)
-                    events[c0:c0 + per_chip.size, kk, slot] += per_chip.astype(np.int64)
-                if progress is not None:
-                    progress(s1 - s0)
+        for s0, s1, chips, o, (c, tr), ev in res:
+            out[s0:s1] = o
+            for src, dst in ((c, sc), (tr, st)):
+                if src is not None:
+                    for l in src:
+                        dst[l][s0:s1] = src[l]
+            c0 = chips[0]
+            for kk, slot, cnt in ev:
+                per_chip = np.bincount(chips - c0, weights=cnt)
+                events[c0:c0 + per_chip.size, kk, slot] += per_chip.astype(np.int64)
+            if progress is not None:
+                progress(s1 - s0)
     delta = out.reshape(n_chips, B, -1) - clean[None]
     counts = events.copy()
     chips = np.arange(n_chips, dtype=np.int64)
