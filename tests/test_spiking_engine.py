@@ -231,7 +231,10 @@ def test_bad_run_parameters_refused(rng, x):
 
 
 @pytest.mark.parametrize("faults", [["neuron:permanent:0.3:layers=2"], ["neuron:permanent:0.02", "synapse:transient:0.002"],
-                                    ["router:transient:0.2:layers=2", "neuron:transient:0.05:layers=3:scope=tick"]])
+                                    ["router:transient:0.2:layers=2", "neuron:transient:0.05:layers=3:scope=tick"],
+                                    ["router:transient:0.1:layers=1", "neuron:permanent:0.1:layers=2"],
+                                    ["synapse:permanent:0.05:layers=2,3",
+                                     "neuron:permanent:0.2:layers=3:value=threshold_scale:scale=0.7"]])
 def test_clean_reuse_is_exact(rng, monkeypatch, faults):
     """Fault-free rows and layers copied from the clean run give exactly the fully computed result."""
     import neurosim.sim.spiking as M

@@ -166,14 +166,19 @@ def _synapse_faults(lay, Zl, src, items, T, k, core=None, l=0):
         core.remove_tiles(Zl, src, lay.W, l)
 
 
-def _run_block(plan: _SPlan, x, chips, inputs, events_out, want_counts, want_trains=False, clean_ref=None):
-    """All T ticks of one block -> (outputs (nv, n_out), {layer: counts (nv, n_l)} or None, trains or None).
+def _run_block(plan: _SPlan, x, chips, inputs, events_out, want_counts, want_trains=False, clean_ref=None,
+               z_layers=()):
+    """All T ticks of one block -> (outputs (nv, n_out), counts or None, trains or None, currents or None).
 
-    ``clean_ref`` (faulty pass): the clean run's outputs, counts and spike
-    trains. A row computes layer ``l`` only if some fault of the row can reach
-    it (``l >= first[row]``); the layer below its first faulty layer is fed
-    from the clean trains, and fault-free rows copy the clean result. Exact:
-    the skipped layers are bit for bit those of the clean run.
+    ``clean_ref`` (faulty pass): the clean run's outputs, counts, spike
+    trains and (optionally) synaptic currents. A row computes layer ``l`` only
+    if some fault of the row can reach it (``l >= first[row]``); the layer
+    below its first faulty layer is fed from the clean trains, and fault-free
+    rows copy the clean result. A row whose first faulty layer is ``l >= 2``
+    (its input still clean: no router fault on layer ``l - 1``) takes layer
+    ``l``'s current from the clean run's instead of accumulating it. Exact:
+    the skipped work is bit for bit that of the clean run. ``z_layers`` (clean
+    pass): layers whose currents are returned, ``{l: (nv, T, n_l)}``.
     """
     net, T = plan.net, plan.ticks
     nv, L = chips.size, net.n_layers
@@ -213,8 +218,15 @@ def _run_block(plan: _SPlan, x, chips, inputs, events_out, want_counts, want_tra
     I1_cache = None
     Z = [None] + [np.zeros((nv, n)) for n in sizes[1:]]
     blocked = [None] + [np.zeros((nv, n)) for n in sizes[1:]]
+    zs = {l: np.zeros((nv, T, sizes[l])) for l in z_layers} or None
+    c_z = {}
     if clean_ref is not None:
-        c_trains = clean_ref[2]
+        c_trains, c_z = clean_ref[2], clean_ref[3] or {}
+    # rows whose layer-l current is the clean one (first faulty layer l, clean input), and the others
+    zc = [None] * (L + 1)
+    for l in c_z:
+        if (l - 1) not in F.router and np.any(first == l):
+            zc[l] = (np.flatnonzero(first == l), np.flatnonzero(first < l))
 
     def route(l, S, k):
         for (kk, key, salt, sc) in F.router.get(l, ()):
@@ -262,8 +274,15 @@ def _run_block(plan: _SPlan, x, chips, inputs, events_out, want_counts, want_tra
                         Zl[rows] = I1_cache[rows]
                 else:
                     src = hist[l - 1][src_tick % depth[l - 1]]
-                    SK.synaptic_current(src, lay.WT, lay.b, Zl, rows)
+                    if zc[l] is None:
+                        SK.synaptic_current(src, lay.WT, lay.b, Zl, rows)
+                    else:
+                        rc, rf = zc[l]
+                        Zl[rc] = c_z[l][inputs[rc], k]
+                        SK.synaptic_current(src, lay.WT, lay.b, Zl, rf)
                     _synapse_faults(lay, Zl, src, F.synapse[l], T, k, F.core, l)
+                if zs is not None and l in zs:
+                    zs[l][:, k] = Zl
                 if lay.role == "relay":
                     S[sel[l]] = Zl[sel[l]]
                     for ptr, cells, tick, val in F.neuron[l]:
@@ -302,7 +321,7 @@ def _run_block(plan: _SPlan, x, chips, inputs, events_out, want_counts, want_tra
                 acc += S
     out = V[L].copy() if plan.readout == "membrane" else acc / T
     if clean_ref is not None:
-        c_out, c_counts, c_tr = clean_ref
+        c_out, c_counts, c_tr, _ = clean_ref
         skip = np.flatnonzero(first > L)
         out[skip] = c_out[inputs[skip]]
         for store, ref in ((counts, c_counts), (trains, c_tr)):
@@ -315,7 +334,7 @@ def _run_block(plan: _SPlan, x, chips, inputs, events_out, want_counts, want_tra
     if events_out is not None:
         for (kk, l), d in drops.items():
             events_out.append((kk, l, d))
-    return out, counts, trains
+    return out, counts, trains, zs
 
 
 def _prepare(target, ticks, dt_s, encoding, delay_ticks):
@@ -375,6 +394,11 @@ def simulate_spiking(target, x, faults=None, n_chips: int = 1, seed=None, ticks:
         cst = {l: np.zeros((B, T, net.sizes[l]), np.bool_) for l in count_layers}
     if reuse and csc is None:
         csc = {}
+    # and the clean currents of layers fed by a firing layer: a row whose faults start there skips its accumulation
+    z_layers = tuple(l for l in range(2, L + 1) if plan.layers[l - 2].role == "fire") if reuse else ()
+    if B * T * (sum(net.sizes[l] for l in count_layers) + 8 * sum(net.sizes[l] for l in z_layers)) > CLEAN_TRAIN_BYTES:
+        z_layers = ()
+    cz = {l: np.zeros((B, T, net.sizes[l])) for l in z_layers}
     clean_ref = None
 
     def rows(p, s0, s1, want_events):
@@ -384,23 +408,24 @@ def simulate_spiking(target, x, faults=None, n_chips: int = 1, seed=None, ticks:
         for b0 in range(0, s1 - s0, SPIKE_BLOCK):
             b1 = min(b0 + SPIKE_BLOCK, s1 - s0)
             ev = [] if want_events else None
-            o, c, tr = _run_block(p, x, chips[b0:b1], inputs[b0:b1], ev, spike_counts,
-                                  spike_trains or (reuse and not want_events), clean_ref if want_events else None)
-            res.append((s0 + b0, s0 + b1, chips[b0:b1], o, (c, tr), ev))
+            o, c, tr, z = _run_block(p, x, chips[b0:b1], inputs[b0:b1], ev, spike_counts,
+                                     spike_trains or (reuse and not want_events), clean_ref if want_events else None,
+                                     () if want_events else z_layers)
+            res.append((s0 + b0, s0 + b1, chips[b0:b1], o, (c, tr, z), ev))
         return res
 
     if chunk_rows is None:
         chunk_rows = SPIKE_BLOCK * max(1, min(8, math.ceil(total / SPIKE_BLOCK / (4 * threads))))
     for res in thread_map(threads, lambda b: rows(clean_plan, b[0], b[1], False),
                           [(s, min(s + chunk_rows, B)) for s in range(0, B, chunk_rows)]):
-        for s0, s1, _, o, (c, tr), _ in res:
+        for s0, s1, _, o, (c, tr, z), _ in res:
             clean[s0:s1] = o
-            for src, dst in ((c, csc), (tr, cst)):
+            for src, dst in ((c, csc), (tr, cst), (z, cz)):
                 if src is not None:
                     for l in src:
                         dst[l][s0:s1] = src[l]
     if reuse:
-        clean_ref = (clean, csc, cst)
+        clean_ref = (clean, csc, cst, cz)
     if not any(s.rate > 0 for _, s, _, _ in plan.specs):  # no fault can fire: every chip is the clean one (exact)
         out[:] = np.tile(clean, (n_chips, 1))
         for src, dst in ((csc, sc), (cst, st)):
@@ -412,7 +437,7 @@ def simulate_spiking(target, x, faults=None, n_chips: int = 1, seed=None, ticks:
     for res in thread_map(threads, lambda b: rows(plan, b[0], b[1], True),
                           [(s, min(s + chunk_rows, total)) for s in range(0, total, chunk_rows)]
                           if any(s.rate > 0 for _, s, _, _ in plan.specs) else []):
-        for s0, s1, chips, o, (c, tr), ev in res:
+        for s0, s1, chips, o, (c, tr, _), ev in res:
             out[s0:s1] = o
             for src, dst in ((c, sc), (tr, st)):
                 if src is not None:
