@@ -171,7 +171,8 @@ def check_sweep_memory(ctx: SweepContext, executor=None):
     k = _parallel(executor, ctx)
     check_memory(k * sweep_point_bytes(ctx),
                  f"A sweep point of {ctx.n_chips} chips x {ctx.n_inputs} inputs" + (f" ({k} at a time)" if k > 1 else ""),
-                 "use fewer --chips per point (more points or seeds instead), fewer --workers, or --limit fewer inputs")
+                 "keep fewer raw rows with --raw-samples K (the summaries stream and need no raw Δ), use fewer --chips "
+                 "per point (more points or seeds instead), fewer --workers, or --limit fewer inputs")
 
 
 # ============================================================================ the sweep
