@@ -198,7 +198,10 @@ def _render(data, path, out_dir: Path, bounds: bool, fmt: str, dpi: int):
             # ---- bounds
             pred = {}
             note = "no bound for this fault site" if spec.site != "neuron" else ""
-            if bounds and spec.site == "neuron":
+            if bounds and spec.site == "neuron" and not net.is_rate:
+                note = ("no bound overlaid: spiking network (the bounds are those of the ANN it was converted from, "
+                        "without the O(1/T) rate quantisation: `neurosim compare MODEL --ann ANN.h5`)")
+            elif bounds and spec.site == "neuron":
                 try:
                     pred = bound_rms(net, data.x, spec, rates)
                     note = "b3/b4 overlaid" + (" (p = rate x duty)" if spec.mode == "intermittent" else "")
