@@ -8,7 +8,11 @@ run once, in chip order, at the end, so the summary does not depend on where
 the chunks were cut. :func:`neurosim.sweep.summarize` is this class fed one
 chunk (the whole Δ).
 
-Quantiles are **exact** (numpy's ``"linear"`` definition, the same values as
+Mean and variance: per-chip sums ``S_c`` and centred sums of squares ``M_c``
+merged as ``M = Σ_c M_c + B Σ_c (S_c / B - mean)²`` (the pairwise update of
+Chan, Golub & LeVeque 1979 with equal counts; docs/theory.md row 26).
+
+Quantiles are **exact** (numpy's ``"linear"`` definition, Hyndman & Fan 1996 type 7, the same values as
 ``np.quantile``) without holding Δ: each order statistic is located by
 counting. Values are mapped to order-preserving 64-bit keys; the first pass
 counts zeros, negatives and NaN per column and histograms the top 16 key bits
