@@ -33,7 +33,15 @@ def _chunk_chips(ctx: SweepContext) -> int:
 
 
 def streams(ctx: SweepContext) -> bool:
-    """Whether points are run chunk by chunk (more chips than one chunk): Δ is never held whole."""
+    """Whether points are run chunk by chunk (more chips than one chunk): Δ is never held whole.
+
+    Rate mode only: spiking mode does not take ``first_chip`` (chunks would repeat chips 0..m-1).
+    """
+    from ..spiking.network import is_spiking
+
+    t = ctx.targets[0]
+    if getattr(ctx, "spiking", None) or is_spiking(t.qnet if isinstance(t, ChipMapping) else t):
+        return False
     return ctx.n_chips > _chunk_chips(ctx)
 
 
