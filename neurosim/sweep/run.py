@@ -174,13 +174,16 @@ def sweep_disk_bytes(ctx: SweepContext) -> float:
 
 def check_sweep_memory(ctx: SweepContext, executor=None):
     """Refuse a sweep whose points cannot fit in memory (:func:`neurosim._resources.check_memory`)."""
-    from .._resources import check_memory
+    from .._resources import F8, check_memory
 
     k = _parallel(executor, ctx)
-    check_memory(k * sweep_point_bytes(ctx),
-                 f"A sweep point of {ctx.n_chips} chips x {ctx.n_inputs} inputs" + (f" ({k} at a time)" if k > 1 else ""),
-                 "keep fewer raw rows with --raw-samples K (the summaries stream and need no raw Δ), use fewer --chips "
-                 "per point (more points or seeds instead), fewer --workers, or --limit fewer inputs")
+    est = sweep_point_bytes(ctx)
+    raw = 3.0 * ctx.n_raw * simulation_network(ctx.targets[0]).n_out * F8
+    fix = "use fewer --chips per point (more points or seeds instead), fewer --workers, or --limit fewer inputs"
+    if raw > 0.5 * est:  # mostly the raw rows kept: the summaries stream and need none
+        fix = "keep fewer raw Δ rows with --raw-samples K (the summaries need none), " + fix
+    check_memory(k * est, f"A sweep point of {ctx.n_chips} chips x {ctx.n_inputs} inputs" + (f" ({k} at a time)" if k > 1 else ""),
+                 fix)
 
 
 # ============================================================================ the sweep
