@@ -136,7 +136,7 @@ def _make_plan(net, faults, seed, n_inputs, ticks, dt_s, encoding):
     resolved = []
     for k, s in enumerate(specs):
         layers = _router_layers(s, net, encoding) if s.site == "router" else s.resolve_layers(net.n_layers)
-        if s.site == "neuron" and s.value != "stuck0":
+        if s.site == "neuron" and not s.fault_value.is_zero:
             # saturation and drift need a firing neuron (drift: not the input axons either)
             bad = {l for l, la in enumerate(net.layers, start=1) if layer_role(la) != "fire"}
             if s.value != "saturated":
