@@ -332,3 +332,33 @@ def valued_synapses_shared(Z, Y, W, seg_ptr, fptr, cells, skip, d):
             for r in range(r0, r1):
                 for q in range(k):
                     Z[r, ii[q]] -= d[e0 + q] * Y[r, jj[q]]
+
+
+@jit
+def event_deltas(W, ptr, cells, tags, kind, num, hkey, chips, inputs):
+    """``w - v`` per tagged event on a float network (per-row CSR ``ptr``/``cells``; spiking mode).
+
+    ``v`` is :func:`cell_value` of tag ``tags[e]`` with a unit tile (zero,
+    numbers, ``scale``, stated ranges); :func:`delta_synapses` applies the
+    values with these ``d`` (zero gives ``d = w``: the stuck-at-0 correction).
+    """
+    n_in = W.shape[1]
+    d = np.empty(cells.size, dtype=W.dtype)
+    for r in range(ptr.size - 1):
+        for e in range(ptr[r], ptr[r + 1]):
+            c = cells[e]
+            i = c // n_in
+            w = W[i, c - i * n_in]
+            t = tags[e]
+            d[e] = w - cell_value(w, kind[t], num[t], -1, hkey[t], 1, 1, chips[r], inputs[r], c, 1.0, 1.0, 1)
+    return d
+
+
+@jit
+def delta_synapses(Z, Y, n_in, ptr, cells, d):
+    """``Z[r, i] -= d[e] * Y[r, j]`` per faulty cell ``i*n_in+j`` (the stuck-at-0 kernel with ``d`` for ``W[i, j]``)."""
+    for r in range(ptr.size - 1):
+        for e in range(ptr[r], ptr[r + 1]):
+            c = cells[e]
+            i = c // n_in
+            Z[r, i] -= d[e] * Y[r, c - i * n_in]

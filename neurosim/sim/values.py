@@ -180,7 +180,48 @@ def neuron_value(tables: ValueTables, k: int, layer: int, sat) -> float:
     return 0.0
 
 
-__all__ = ["ValueTables", "value_tables", "saturation_levels", "neuron_value"]
+def spiking_value(spec, net, layers):
+    """``(kind code, number)`` of a spiking-mode synapse spec with a non-zero value, or None for ``zero``.
+
+    Spiking networks are float networks: numbers, ``scale=S`` and stated
+    ranges (``max``/``min`` with ``range=``); anything needing a chip (bit
+    flips, tile full scale) is refused as in rate mode, and so are conv layers.
+    """
+    fv = spec.fault_value
+    if fv.is_zero:
+        return None
+    check_for_chip(spec, None, "a spiking (float) network")
+    conv = [l for l in layers if net.layers[l - 1].op.kind != "dense"]
+    if conv:
+        raise ConfigError(f"Fault '{spec.to_text()}': synapse values other than zero are simulated on dense layers "
+                          f"only; layer(s) {conv} of {net.name!r} are not dense; use value=zero there or list other layers.")
+    if fv.kind in ("max", "min"):
+        return CODES["number"], float(fv.range[1] if fv.kind == "max" else fv.range[0])
+    return CODES[fv.kind], float(fv.number)
+
+
+def spiking_deltas(items, layer, W, chips, inputs):
+    """One layer's synapse events of several specs, merged -> ``(ptr, cells, d)`` with ``d = w - v``.
+
+    ``items``: ``[(ptr, cells, (code, number) or None, key)]`` in spec order;
+    a cell drawn by several specs takes the later spec's value (the rate
+    engine's tagged merge), stuck-at-0 gives ``d = w``. Apply with
+    :func:`neurosim.kernels.values.delta_synapses`.
+    """
+    from ..kernels import values as KV
+
+    salt = np.uint64((layer * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF)
+    kind = np.array([cv[0] if cv else CODES["zero"] for _, _, cv, _ in items], np.int64)
+    num = np.array([cv[1] if cv else 0.0 for _, _, cv, _ in items])
+    hkey = np.array([np.uint64(k) ^ salt for _, _, _, k in items], dtype=np.uint64)
+    ptr, cells = items[0][0], items[0][1]
+    tags = np.zeros(cells.size, np.int64)
+    for t in range(1, len(items)):
+        ptr, cells, tags = KV.merge_tagged(ptr, cells, tags, items[t][0], items[t][1], t)
+    return ptr, cells, KV.event_deltas(W, ptr, cells, tags, kind, num, hkey, chips, inputs)
+
+
+__all__ = ["ValueTables", "value_tables", "saturation_levels", "neuron_value", "spiking_value", "spiking_deltas"]
 
 
 _NO_DEAD = np.zeros(0, dtype=np.int64)
