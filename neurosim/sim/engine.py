@@ -539,7 +539,7 @@ def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk
         list(ex.map(clean_task, _ranges(B, chunk_rows, threads)))
         _check_finite_clean(clean)
         if plan.values.saturated:
-            plan = dataclasses.replace(plan, sat=saturation_levels(plan.net, x, zcache))
+            plan = dataclasses.replace(plan, sat=saturation_levels(plan.net, x, zcache, ycache=ycache))
         light_z = (zcache, ycache) if _hooks is None else (None, None)  # devices: no light path
         if not any_fault:  # every row is the clean one: Δ = 0 exactly, no faulty pass
             delta = np.zeros((n_chips, B, plan.net.n_out), dtype=dt)

@@ -15,6 +15,7 @@ simulation:
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -133,7 +134,18 @@ def value_tables(specs, keys, target) -> ValueTables:
                        valued, saturated, tuple(packed), tuple(tscale), levels(wbits) if mapping is not None else 0)
 
 
+_PACKED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
 def _pack(mapping, layer):
+    """:func:`_pack_layer`, cached per mapping (a mapping's weights do not change)."""
+    per = _PACKED.setdefault(mapping, {})
+    if layer not in per:
+        per[layer] = _pack_layer(mapping, layer)
+    return per[layer]
+
+
+def _pack_layer(mapping, layer):
     """``(tile << 32) | (q + 2^31)`` per cell of ``W_layer`` (flat, C order) and the tiles' steps."""
     W = mapping.qnet.weights[layer - 1]
     idx = np.flatnonzero(mapping.tile_layer == layer)
@@ -149,16 +161,21 @@ def _pack(mapping, layer):
     return np.ascontiguousarray(((T << 32) | (q + (1 << 31))).ravel()), np.ascontiguousarray(mapping.tile_scale[idx])
 
 
-def saturation_levels(net, x, zcache=None, chunk: int = 4096) -> np.ndarray:
+def saturation_levels(net, x, zcache=None, chunk: int = 4096, ycache=None) -> np.ndarray:
     """``sat[l] = max over inputs and neurons of the clean y_l`` for l = 0..L (``saturated`` neurons).
 
-    ``zcache`` (optional): the engine's clean pre-activations per layer (saves a pass).
+    ``ycache`` / ``zcache`` (optional): the engine's clean activations /
+    pre-activations per layer (saves a pass).
     """
     from ..network import activate
 
     L = net.n_layers
     sat = np.full(L + 1, -np.inf)
     sat[0] = float(np.max(x))
+    if ycache is not None:
+        for l in range(1, L + 1):
+            sat[l] = float(np.max(ycache[l - 1]))
+        return sat
     if zcache is not None:
         for l in range(1, L + 1):
             sat[l] = float(np.max(activate(net.activations[l - 1], zcache[l - 1].copy())))
