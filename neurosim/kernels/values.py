@@ -341,6 +341,7 @@ def event_deltas(W, ptr, cells, tags, kind, num, hkey, chips, inputs):
     ``v`` is :func:`cell_value` of tag ``tags[e]`` with a unit tile (zero,
     numbers, ``scale``, stated ranges); :func:`delta_synapses` applies the
     values with these ``d`` (zero gives ``d = w``: the stuck-at-0 correction).
+    Formula: docs/theory.md #32 (#24's correction per tick).
     """
     n_in = W.shape[1]
     d = np.empty(cells.size, dtype=W.dtype)
@@ -356,7 +357,10 @@ def event_deltas(W, ptr, cells, tags, kind, num, hkey, chips, inputs):
 
 @jit
 def delta_synapses(Z, Y, n_in, ptr, cells, d):
-    """``Z[r, i] -= d[e] * Y[r, j]`` per faulty cell ``i*n_in+j`` (the stuck-at-0 kernel with ``d`` for ``W[i, j]``)."""
+    """``Z[r, i] -= d[e] * Y[r, j]`` per faulty cell ``i*n_in+j`` (the stuck-at-0 kernel with ``d`` for ``W[i, j]``).
+
+    With ``d = w - v`` this adds ``(v - w) y_j`` (docs/theory.md #32).
+    """
     for r in range(ptr.size - 1):
         for e in range(ptr[r], ptr[r + 1]):
             c = cells[e]

@@ -223,7 +223,7 @@ def spiking_deltas(items, layer, W, chips, inputs):
     ``items``: ``[(ptr, cells, (code, number) or None, key)]`` in spec order;
     a cell drawn by several specs takes the later spec's value (the rate
     engine's tagged merge), stuck-at-0 gives ``d = w``. Apply with
-    :func:`neurosim.kernels.values.delta_synapses`.
+    :func:`neurosim.kernels.values.delta_synapses` (docs/theory.md #32).
     """
     from ..kernels import values as KV
 
