@@ -44,7 +44,7 @@ def main(argv=None):
         if not a.no_write:
             c = convert(net, x, ticks=a.ticks, neuron=neuron, tau_s=tau, name=f"digits_snn_{neuron.lower()}")
             out = ROOT / "examples" / f"digits_snn_{neuron.lower()}.h5"
-            ns.save_network(c.network, out, source={"converted_from": "examples/digits_mlp.h5", "ticks": a.ticks,
+            ns.save_network(c.network, out, source={"converted_from": "digits_mlp.h5", "ticks": a.ticks,
                                                     "dt_s": c.dt_s, "neuron": neuron, "percentile": c.percentile},
                             inputs=x, labels=y)
             print(f"wrote {out.relative_to(ROOT)}")

@@ -68,6 +68,9 @@ def test_cli_convert_simulate_sweep_compare(tmp_path, capsys):
     assert s["samples"] == 120 and s["faults_per_chip"]["router:stuck0:transient"] > 0
     assert main(["sweep", str(snn), "--ticks", "20", "--fault", "neuron:permanent:layers=1", "--rates", "0.01,0.1",
                  "--chips", "2", "--limit", "30", "-o", str(tmp_path / "sw.h5")]) == 0
+    assert main(["report", str(tmp_path / "sw.h5"), "-o", str(tmp_path / "rep")]) == 0
+    md = (tmp_path / "rep" / "summary.md").read_text()
+    assert "spiking network" in md and "bounds unavailable" not in md  # says why no bound, names the route
     capsys.readouterr()
     assert main(["compare", str(snn), "--ticks", "30", "--fault", "neuron:transient:0.02:layers=1", "--chips", "20",
                  "--limit", "30", "--ann", "examples/digits_mlp.h5", "-o", str(tmp_path / "cmp"), "--json"]) == 0
@@ -82,3 +85,30 @@ def test_cli_convert_simulate_sweep_compare(tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "Traceback" not in err
     assert not (tmp_path / "bad.h5").exists()
+
+
+def test_compare_finds_the_source_ann_from_any_folder(tmp_path, capsys, monkeypatch):
+    """The converted_from path resolves relative to the converted file, so the pair works from any cwd."""
+    import shutil
+    from pathlib import Path
+
+    import h5py
+
+    root = Path(__file__).resolve().parents[1]
+    work = tmp_path / "models"
+    work.mkdir()
+    shutil.copy(root / "examples" / "digits_mlp.h5", work / "ann.h5")
+    (work / "sub").mkdir()
+    assert main(["convert", str(work / "ann.h5"), "--ticks", "20", "--limit", "60",
+                 "-o", str(work / "sub" / "snn.h5")]) == 0
+    with h5py.File(work / "sub" / "snn.h5", "r") as f:
+        assert json.loads(f.attrs["source"])["converted_from"] == "../ann.h5"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    capsys.readouterr()
+    for snn in (work / "sub" / "snn.h5", root / "examples" / "digits_snn_if.h5"):  # new file; bundled (older form)
+        assert main(["compare", str(snn), "--ticks", "20", "--fault", "neuron:transient:0.02:layers=1",
+                     "--chips", "4", "--limit", "20", "-o", str(tmp_path / f"cmp-{snn.parent.name}"), "--json"]) == 0
+        c = json.loads(capsys.readouterr().out)["result"]
+        assert Path(c["spiking"]["ann"]).is_file()

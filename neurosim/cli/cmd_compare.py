@@ -167,6 +167,8 @@ def _source_ann(args, snn):
             path = src.get("converted_from")
         except (OSError, ValueError, TypeError):
             path = None
+        if path is not None:
+            path = _stored_path(path, args.model)
     if path is None:
         raise ConfigError("A spiking network is compared against the bounds of its ANN: pass --ann ANN.h5 (the network it was converted from).")
     ann = load_network(path)
@@ -174,3 +176,16 @@ def _source_ann(args, snn):
         raise ConfigError(f"--ann {path} must be the rate network the spiking one was converted from (same sizes {snn.sizes}). Got {ann.sizes}.")
     args.ann = str(path)
     return ann
+
+
+def _stored_path(stored: str, model) -> str:
+    """Resolve the ``converted_from`` path a converted file stores: relative to that file's folder (how
+    'neurosim convert' writes it), then as written (older files: relative to where convert ran), then the same
+    file name beside the model. Returns the first that exists, else the stored path (load_network names it)."""
+    from pathlib import Path
+
+    p, here = Path(stored), Path(model).resolve().parent
+    for cand in ([p] if p.is_absolute() else [here / p, p, here / p.name]):
+        if cand.is_file():
+            return str(cand)
+    return stored

@@ -43,7 +43,7 @@ def run(args):
 
             save_nir(conv.network, out)
         else:
-            save_network(conv.network, out, source={"converted_from": str(args.model), "ticks": conv.ticks,
+            save_network(conv.network, out, source={"converted_from": _relative_to(args.model, out), "ticks": conv.ticks,
                                                     "dt_s": conv.dt_s, "neuron": args.neuron},
                          inputs=x, labels=labels)
         s["output"] = str(out)
@@ -60,3 +60,13 @@ def run(args):
     if out is not None:
         print(f"spiking network written to {out} (simulate it with: neurosim simulate {out} --ticks {conv.ticks} ...)")
     return 0
+
+
+def _relative_to(model, out) -> str:
+    """The model's path relative to the output file's folder (so the pair can move together), else absolute."""
+    import os
+
+    try:
+        return os.path.relpath(os.path.abspath(model), os.path.dirname(os.path.abspath(out)))
+    except ValueError:  # another drive (Windows)
+        return os.path.abspath(model)

@@ -210,7 +210,10 @@ def _render(data, path, out_dir: Path, bounds: bool, fmt: str, dpi: int):
             pred = {}
             valued = not spec.fault_value.is_zero and spec.site in ("neuron", "synapse")
             note = "no bound for this fault site" if spec.site != "neuron" and not valued else ""
-            if bounds and (spec.site == "neuron" or valued):
+            if bounds and (spec.site == "neuron" or valued) and not net.is_rate:
+                note = ("no bound overlaid: spiking network (the bounds are those of the ANN it was converted from, "
+                        "without the O(1/T) rate quantisation: `neurosim compare MODEL --ann ANN.h5`)")
+            elif bounds and (spec.site == "neuron" or valued):
                 try:
                     pred = bound_rms(net, data.x, spec, rates)
                     note = ("first-order stuck-at-value moments overlaid" if valued else "b3/b4 overlaid") + (

@@ -17,11 +17,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from ..errors import ConfigError
 from ..kernels import activations as A
@@ -32,6 +30,7 @@ from ..kernels import values as KV
 from ..kernels.rng import inv_rate
 from ..network import activate
 from . import conv as CV
+from ._threads import single_threaded_blas, thread_map
 from .plan import DEFAULT_PRECISION, Plan, chip_events, events as _events, make_plan, salt as _salt
 from .plan import simulation_network, spec_keys  # noqa: F401  (public spellings kept here)
 from . import values as VT
@@ -535,8 +534,8 @@ def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk
     def clean_task(b):
         clean[b[0]:b[1]] = _run_rows(clean_plan, x, b[0], b[1], False, zstore=zcache, ystore=ycache)[0]
 
-    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=threads) as ex:
-        list(ex.map(clean_task, _ranges(B, chunk_rows, threads)))
+    with single_threaded_blas():
+        list(thread_map(threads, clean_task, _ranges(B, chunk_rows, threads)))
         _check_finite_clean(clean)
         if plan.values.saturated:
             plan = dataclasses.replace(plan, sat=saturation_levels(plan.net, x, zcache, ycache=ycache))
@@ -564,7 +563,7 @@ def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk
                 if progress is not None:
                     progress(s1 - s0)
 
-            for item in ex.map(task, [(a + r0, b + r0) for a, b in _ranges(total, chunk_rows, threads)]):
+            for item in thread_map(threads, task, [(a + r0, b + r0) for a, b in _ranges(total, chunk_rows, threads)]):
                 consume(item)
             delta -= clean[None]
     counts = events.copy()
