@@ -128,6 +128,12 @@ def simulate_with_devices(engine_simulate, target, x, faults, n_chips, entropy, 
         r.config["devices"] = dataclasses.asdict(model) | {"age_s": age_s}
         return r
     first = int(kw.pop("first_chip", 0))
+    from .._resources import check_memory, network_bytes, simulate_bytes
+
+    # per-chip weights one chip at a time, but Δ, clean + Δ and the counts of every chip are stacked at the end
+    check_memory(2 * simulate_bytes(net.sizes, x.shape[0], n_chips, len(faults) if isinstance(faults, (list, tuple)) else 1) + 2 * network_bytes(net.sizes),
+                 f"simulate(devices=...) of {n_chips} chips x {x.shape[0]} inputs",
+                 "use fewer chips, or run the chips in chunks with first_chip=")
     deltas, counts, events, res = [], [], [], None
     for c in range(first, first + n_chips):
         W = chip_weights(net.weights, wmax, model, entropy, c, age_s)
