@@ -94,3 +94,21 @@ def test_unsupported_spiking_values_refused_in_one_line(rng, spec, match):
     with pytest.raises(ConfigError, match=match) as e:
         simulate_spiking(make_net(rng), rng.uniform(0, 1, (2, 6)), [spec], ticks=5)
     assert "\n" not in str(e.value)
+
+
+def test_overlapping_stuck_at_zero_specs_remove_a_cell_once(rng):
+    """Two stuck-at-0 synapse specs drawing the same cell: the cell is gone once (not subtracted twice)."""
+    net = make_net(rng)
+    x = rng.uniform(0, 1, (3, 6))
+    f = [FaultSpec("synapse", "permanent", 1.0, layers=(1,)), FaultSpec("synapse", "permanent", 0.6, layers=(1,))]
+    res = simulate_spiking(net, x, f, ticks=T, seed=2)
+    ref, _ = reference_run(net, x, T, dead_synapses={1: np.ones(net.weights[0].shape, bool)})
+    np.testing.assert_allclose(res.faulty[0], ref, rtol=0, atol=1e-12)
+    f = [FaultSpec("synapse", "permanent", 0.4), FaultSpec("synapse", "permanent", 0.4)]
+    res = simulate_spiking(net, x, f, n_chips=2, seed=5, ticks=T)
+    for chip in range(2):
+        sites = spiking_fault_sites(net, f, chip=chip, seed=5)
+        dead = {l: np.isin(np.arange(W.size), np.union1d(sites[0][l], sites[1][l])).reshape(W.shape)
+                for l, W in enumerate(net.weights, start=1)}
+        ref, _ = reference_run(net, x, T, dead_synapses=dead)
+        np.testing.assert_allclose(res.faulty[chip], ref, rtol=0, atol=1e-12)

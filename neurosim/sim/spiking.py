@@ -248,9 +248,10 @@ class _Faults:
                     leak[l].append((ptr, cells, s.scale))
                 else:
                     self.neuron[l].append((ptr, cells, tick, 1.0 if s.value == "saturated" else 0.0))
-        for l, items in self.synapse.items():  # any value: one merged list with d = w - v (neurosim.sim.values)
+        for l, items in self.synapse.items():  # values or several specs: one merged list, d = w - v (sim.values)
             per_row = [it for it in items if not it[2]]
-            if any(it[4][0] is not None for it in per_row):
+            dense = plan.layers[l - 1].shared is None  # a cell drawn by two specs is corrected once
+            if dense and (len(per_row) > 1 or any(it[4][0] is not None for it in per_row)):
                 ptr, cells, d = spiking_deltas([(p, c, *v) for p, c, _, _, v in per_row], l, plan.layers[l - 1].W,
                                                chips, inputs)
                 self.synapse[l] = [(ptr, cells, False, d, None)] + [it for it in items if it[2]]
