@@ -79,12 +79,14 @@ def main(argv=None):
     ax.boxplot([100 * acc[n] for n in names], showfliers=False)
     ax.set_xticks(range(1, len(names) + 1), [n.replace(" (", "\n(") for n in names], fontsize=8)
     ax.axhline(100 * clean_acc, color="k", ls="--", lw=1, label=f"fault-free chip {100 * clean_acc:.1f} %")
-    ax.set_ylabel("test accuracy per chip (%)")
+    ax.set_ylabel("test accuracy per chip (%)\n(box: quartiles, whiskers: 1.5 IQR)")
     ax.set_title(f"RRAM stuck-at faults, {args.chips} chips")
     ax.legend(loc="lower left", fontsize=8)
     ax = axes[1]
-    ax.errorbar(Rs, [100 * med[R][0] for R in Rs], yerr=[100 * med[R][1] for R in Rs], marker="o", capsize=3)
-    ax.axhline(100 * clean_acc, color="k", ls="--", lw=1)
+    ax.errorbar(Rs, [100 * med[R][0] for R in Rs], yerr=[100 * med[R][1] for R in Rs], marker="o", capsize=3,
+                label="mean over disjoint groups of R chips (bars: ±1 std)")
+    ax.axhline(100 * clean_acc, color="k", ls="--", lw=1, label="fault-free chip")
+    ax.legend(loc="lower right", fontsize=8)
     ax.set_xscale("log")
     ax.set_xticks(Rs, [str(R) for R in Rs])
     ax.set_xlabel("R chips, component-wise median of outputs")
@@ -96,7 +98,8 @@ def main(argv=None):
 
     fig, ax = plt.subplots(figsize=(5.5, 4))
     s = np.array(sweep)
-    ax.errorbar(100 * s[:, 0], 100 * s[:, 1], yerr=100 * s[:, 2], marker="o", capsize=3)
+    ax.errorbar(100 * s[:, 0], 100 * s[:, 1], yerr=100 * s[:, 2], marker="o", capsize=3,
+                label=f"mean over {max(20, args.chips // 5)} chips (bars: ±1 std)")
     ax.axhline(100 * clean_acc, color="k", ls="--", lw=1, label="fault-free chip")
     ax.set_xlabel("SA1 rate per weight (%), SA0 fixed at 1.75 %")
     ax.set_ylabel("test accuracy per chip (%)")
