@@ -109,6 +109,19 @@ def resolve_devices(target, devices) -> DeviceModel | None:
     return device_model(devices, "<devices>")
 
 
+def route_devices(engine_simulate, target, x, faults, n_chips, seed, devices, age, **kw):
+    """:func:`simulate_with_devices` when ``devices`` asks for device effects, else None (``age`` refused then)."""
+    model = resolve_devices(target, devices)
+    if model is None:
+        if age is not None:
+            raise ConfigError("'age' (drift time) needs device non-idealities: pass devices=True (--devices) with a "
+                              "profile whose [device] table has drift.")
+        return None
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy)
+    return simulate_with_devices(engine_simulate, target, x, faults, n_chips, seed, model, age, **kw)
+
+
 def simulate_with_devices(engine_simulate, target, x, faults, n_chips, entropy, model: DeviceModel, age, **kw):
     """Run the engine chip by chip with device effects (see module docstring); returns a SimResult."""
     if isinstance(entropy, bool) or not isinstance(entropy, (int, np.integer)) or entropy < 0:

@@ -489,17 +489,12 @@ def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk
         return routed
     n_chips = _check_int("n_chips", n_chips)
     first_chip = _check_int("first_chip", first_chip, lo=0)
-    from .devices import resolve_devices, simulate_with_devices
-    model = resolve_devices(target, devices)
-    if model is not None:
-        if seed is None:
-            seed = int(np.random.SeedSequence().entropy)
-        return simulate_with_devices(simulate, target, x, faults, n_chips, seed, model, age, threads=threads,
-                                     chunk_rows=chunk_rows, progress=progress, labels=labels, precision=precision,
-                                     first_chip=first_chip)
-    if age is not None:
-        raise ConfigError("'age' (drift time) needs device non-idealities: pass devices=True (--devices) with a "
-                          "profile whose [device] table has drift.")
+    from .devices import route_devices  # devices=/age=: chip by chip with device effects (None: ideal devices)
+    routed = route_devices(simulate, target, x, faults, n_chips, seed, devices, age, threads=threads,
+                           chunk_rows=chunk_rows, progress=progress, labels=labels, precision=precision,
+                           first_chip=first_chip)
+    if routed is not None:
+        return routed
     if chunk_rows is not None:
         chunk_rows = _check_int("chunk_rows", chunk_rows)
     net0 = simulation_network(target)
