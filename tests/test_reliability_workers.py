@@ -96,6 +96,35 @@ def test_kill9_of_a_workers_2_sweep_leaves_no_process_and_resumes(tmp_path, caps
     assert S.load_sweep(out).status == "complete"
 
 
+@pytest.mark.parametrize("when", ["start-up", "mid-run"])
+def test_kill9_of_a_dask_local_sweep_leaves_no_process_and_resumes(tmp_path, capsys, when):
+    """Like --workers: the LocalCluster's worker processes die with the parent, also before their first task."""
+    pytest.importorskip("distributed")
+    out = tmp_path / "d.h5"
+    proc, argv = _start_sweep(tmp_path, out, "--dask-local", "2", chips="300")
+    parts = Path(str(out) + ".parts")
+    try:
+        if when == "start-up":  # the two worker processes exist (no point has been sent to them yet)
+            started = _wait(lambda: len(_group(proc.pid)) >= 3, 240, proc)
+        else:
+            started = _wait(lambda: len(_group(proc.pid)) >= 3 and len(list(parts.glob("*/p*.h5"))) >= 1, 240, proc)
+        assert started, "the Dask sweep did not start its workers in time"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        t0 = time.monotonic()
+        while _group(proc.pid) and time.monotonic() - t0 < 5.0:
+            time.sleep(0.05)
+        left = _group(proc.pid)
+        assert left == [], f"processes still alive 5 s after kill -9 of the parent: {left}"
+    finally:
+        _reap(proc)
+    assert main(argv[:]) == 0
+    info = json.loads(capsys.readouterr().out)
+    info = info.get("result", info)
+    assert info["n_reused"] >= (when == "mid-run") and info["n_reused"] + info["n_computed"] == 8
+    assert S.load_sweep(out).status == "complete"
+
+
 def test_ctrl_c_on_dask_local_prints_one_line_and_stops_every_worker(tmp_path):
     pytest.importorskip("distributed")
     out = tmp_path / "d.h5"

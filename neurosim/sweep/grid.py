@@ -198,6 +198,8 @@ class SweepContext:
     confidence: float = 0.95
     spiking: dict = field(default_factory=dict)
     """Spiking-mode options passed to ``simulate`` (``ticks``, ``dt_s``, ``encoding``, ``delay_ticks``); {} in rate mode."""
+    chunk_chips: int | None = None
+    """Chips per chunk of a point (None: about 16 MB of Δ); points of more chips stream. Never changes a result."""
 
     @property
     def n_inputs(self) -> int:

@@ -24,23 +24,97 @@ from .store import (
 from .summary import summarize, summary_fields
 
 
-def simulate_point(ctx: SweepContext, index: int, threads=None, progress=None):
-    """Stage 1 of a point: the simulation (:class:`~neurosim.sim.SimResult`)."""
+def _chunk_chips(ctx: SweepContext) -> int:
+    """Chips per chunk of a point (``ctx.chunk_chips``, default about 16 MB of Δ); never changes a result."""
+    from .._resources import stream_chunk_chips
+
+    c = getattr(ctx, "chunk_chips", None)
+    return int(c) if c else stream_chunk_chips(ctx.n_inputs, simulation_network(ctx.targets[0]).n_out)
+
+
+def streams(ctx: SweepContext) -> bool:
+    """Whether points are run chunk by chunk (more chips than one chunk): Δ is never held whole.
+
+    Rate mode only: spiking mode does not take ``first_chip`` (chunks would repeat chips 0..m-1).
+    """
+    from ..spiking.network import is_spiking
+
+    t = ctx.targets[0]
+    if getattr(ctx, "spiking", None) or is_spiking(t.qnet if isinstance(t, ChipMapping) else t):
+        return False
+    return ctx.n_chips > _chunk_chips(ctx)
+
+
+class _Streamed:
+    """Stage 1 of a streamed point: nothing simulated yet, :func:`finish_point` runs the chunks."""
+
+    def __init__(self, threads, progress):
+        self.threads, self.progress = threads, progress
+
+
+def _point_args(ctx: SweepContext, index: int):
     p, s, r = ctx.grid.point(index)
     spec = with_rate(ctx.grid.specs[s], ctx.grid.rates[r])
-    return simulate(ctx.targets[p], ctx.x, [spec], n_chips=ctx.n_chips, seed=point_seed(ctx.seed, index),
+    return ctx.targets[p], spec, point_seed(ctx.seed, index)
+
+
+def simulate_point(ctx: SweepContext, index: int, threads=None, progress=None):
+    """Stage 1 of a point: the simulation (:class:`~neurosim.sim.SimResult`); deferred when the point streams."""
+    if streams(ctx):
+        return _Streamed(threads, progress)
+    target, spec, seed = _point_args(ctx, index)
+    return simulate(target, ctx.x, [spec], n_chips=ctx.n_chips, seed=seed,
                     threads=threads, progress=progress, **getattr(ctx, "spiking", {}))
+
+
+def _group(ctx: SweepContext, index: int) -> int:
+    spec = ctx.grid.specs[ctx.grid.point(index)[1]]
+    return int(getattr(spec, "group", 1) or 1)
 
 
 def finish_point(ctx: SweepContext, index: int, res) -> dict:
     """Stage 2 of a point: summary statistics and the raw-Δ rows kept (plain arrays)."""
-    spec = ctx.grid.specs[ctx.grid.point(index)[1]]
+    if isinstance(res, _Streamed):
+        return stream_point(ctx, index, res.threads, res.progress)
     summ = summarize(res.delta, res.clean, res.fault_counts[:, 0, :], res.fault_events[:, 0, :],
-                     ctx.levels, ctx.confidence, group=int(getattr(spec, "group", 1) or 1))
+                     ctx.levels, ctx.confidence, group=_group(ctx, index), chunk_chips=_chunk_chips(ctx))
     rows = raw_rows(ctx, index)
     flat = res.delta.reshape(ctx.rows_per_point, -1)
     raw = flat if rows.size == flat.shape[0] else flat[rows]
     return {"index": int(index), "summary": summ, "raw_delta": np.ascontiguousarray(raw), "raw_row": rows}
+
+
+def stream_point(ctx: SweepContext, index: int, threads=None, progress=None) -> dict:
+    """A point run chunk by chunk (:class:`~neurosim.sweep.stream.PointStats`): the same bits as in memory.
+
+    Only one chunk of Δ is held at a time; the raw-Δ rows kept are gathered
+    chunk by chunk. Exact quantiles may re-simulate the chunks (same seed, same
+    bits; typically once more), without progress reports.
+    """
+    from .stream import PointStats
+
+    target, spec, seed = _point_args(ctx, index)
+    C, B, step = ctx.n_chips, ctx.n_inputs, _chunk_chips(ctx)
+    kw = getattr(ctx, "spiking", {})
+
+    def chunks(prog):
+        for c0 in range(0, C, step):
+            yield c0, simulate(target, ctx.x, [spec], n_chips=min(step, C - c0), seed=seed, threads=threads,
+                               progress=prog, first_chip=c0, **kw)
+
+    rows = raw_rows(ctx, index)
+    raw, stats = None, None
+    for c0, res in chunks(progress):
+        d = res.delta
+        if stats is None:
+            stats = PointStats(C, B, d.shape[2], res.clean, res.fault_counts.shape[2])
+            raw = np.empty((rows.size, d.shape[2]), dtype=d.dtype)
+        stats.add(c0, d, res.fault_counts[:, 0, :], res.fault_events[:, 0, :])
+        a, b = np.searchsorted(rows, [c0 * B, (c0 + d.shape[0]) * B])
+        raw[a:b] = d.reshape(-1, d.shape[2])[rows[a:b] - c0 * B]
+        del res, d
+    summ = stats.result(ctx.levels, ctx.confidence, lambda: (r.delta for _, r in chunks(None)), group=_group(ctx, index))
+    return {"index": int(index), "summary": summ, "raw_delta": raw, "raw_row": rows}
 
 
 def run_point(ctx: SweepContext, index: int, threads=None, progress=None) -> dict:
@@ -66,20 +140,27 @@ _point_task = PointTask()
 
 
 # ============================================================================ resources
-def _parallel(executor) -> int:
+def _parallel(executor, ctx=None) -> int:
     """Points simulated at the same time on this machine by ``executor``."""
     if getattr(executor, "address", None):
         return 1  # a remote cluster: its workers' memory is theirs
     return int(getattr(executor, "workers", None) or getattr(executor, "local_workers", None) or 1) + \
-        (1 if getattr(executor, "pipeline", False) else 0)
+        (1 if getattr(executor, "pipeline", False) and not (ctx is not None and streams(ctx)) else 0)
 
 
 def sweep_point_bytes(ctx: SweepContext) -> float:
-    """Peak bytes of one point: the simulation, its statistics (~3 Δ-sized temporaries) and its raw rows."""
-    from .._resources import F8, simulate_bytes
+    """Peak bytes of one point: its raw rows plus, in memory, the simulation and its statistics (~3 Δ-sized
+    temporaries), or, streamed, one chunk (~6 Δ-sized arrays) and the per-chip accumulators."""
+    from .._resources import F8, _engine_work, simulate_bytes
+    from .stream import point_stats_bytes
 
     net = simulation_network(ctx.targets[0])
-    return simulate_bytes(net.sizes, ctx.n_inputs, ctx.n_chips, 1, summaries=3) + 3.0 * ctx.n_raw * net.n_out * F8
+    raw = 3.0 * ctx.n_raw * net.n_out * F8
+    if streams(ctx):
+        chunk = 6.0 * _chunk_chips(ctx) * ctx.n_inputs * net.n_out * F8
+        return chunk + point_stats_bytes(ctx.n_chips, net.n_out, net.n_layers + 1) + raw + \
+            _engine_work(net.sizes, ctx.n_inputs)
+    return simulate_bytes(net.sizes, ctx.n_inputs, ctx.n_chips, 1, summaries=3) + raw
 
 
 def sweep_disk_bytes(ctx: SweepContext) -> float:
@@ -93,12 +174,16 @@ def sweep_disk_bytes(ctx: SweepContext) -> float:
 
 def check_sweep_memory(ctx: SweepContext, executor=None):
     """Refuse a sweep whose points cannot fit in memory (:func:`neurosim._resources.check_memory`)."""
-    from .._resources import check_memory
+    from .._resources import F8, check_memory
 
-    k = _parallel(executor)
-    check_memory(k * sweep_point_bytes(ctx),
-                 f"A sweep point of {ctx.n_chips} chips x {ctx.n_inputs} inputs" + (f" ({k} at a time)" if k > 1 else ""),
-                 "use fewer --chips per point (more points or seeds instead), fewer --workers, or --limit fewer inputs")
+    k = _parallel(executor, ctx)
+    est = sweep_point_bytes(ctx)
+    raw = 3.0 * ctx.n_raw * simulation_network(ctx.targets[0]).n_out * F8
+    fix = "use fewer --chips per point (more points or seeds instead), fewer --workers, or --limit fewer inputs"
+    if raw > 0.5 * est:  # mostly the raw rows kept: the summaries stream and need none
+        fix = "keep fewer raw Δ rows with --raw-samples K (the summaries need none), " + fix
+    check_memory(k * est, f"A sweep point of {ctx.n_chips} chips x {ctx.n_inputs} inputs" + (f" ({k} at a time)" if k > 1 else ""),
+                 fix)
 
 
 # ============================================================================ the sweep

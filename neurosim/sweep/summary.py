@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from ..analysis.stats import clopper_pearson, t_interval
+from ..analysis.stats import clopper_pearson
 
 #: Quantile levels of Δ (per output) and of ``||Δ||_∞`` stored per point.
 QUANTILE_LEVELS = (0.0, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 1.0)
@@ -104,18 +104,8 @@ def unpack_summary(f8: np.ndarray, i8: np.ndarray, fields: dict) -> dict:
     return out
 
 
-def _units(per_chip: np.ndarray, group: int) -> np.ndarray:
-    """Per-chip values -> per independent unit: chips, or means over groups of ``group`` chips."""
-    if group <= 1:
-        return per_chip
-    starts = np.arange(0, per_chip.shape[0], group)
-    counts = np.diff(np.append(starts, per_chip.shape[0])).astype(np.float64)
-    sums = np.add.reduceat(per_chip, starts, axis=0)
-    return sums / counts.reshape((-1,) + (1,) * (per_chip.ndim - 1))
-
-
 def summarize(delta: np.ndarray, clean: np.ndarray, fault_counts: np.ndarray, fault_events: np.ndarray,
-              levels=QUANTILE_LEVELS, confidence: float = 0.95, group: int = 1) -> dict:
+              levels=QUANTILE_LEVELS, confidence: float = 0.95, group: int = 1, chunk_chips: int | None = None) -> dict:
     """Summary statistics of one grid point's ``Δ`` (``(n_chips, n_inputs, n_out)``).
 
     Chips are the independent units: intervals on means (``mean_ci``,
@@ -127,49 +117,25 @@ def summarize(delta: np.ndarray, clean: np.ndarray, fault_counts: np.ndarray, fa
     ``flip_chip_ci`` (or the union of both) there. With ``group > 1``
     (permanent faults shared by consecutive groups of chips) the independent
     units of those intervals are the groups (per-group averages).
+
+    Computed by :class:`neurosim.sweep.stream.PointStats` over chunks of
+    ``chunk_chips`` chips (default: about 16 MB of Δ each): the same bits for
+    any chunk size, and the same bits as a streamed sweep point that never
+    holds its whole Δ. Quantiles are exact (the values of ``np.quantile``).
     """
+    from .._resources import stream_chunk_chips
+    from .stream import PointStats
+
+    delta = np.asarray(delta)
     C, B, O = delta.shape
-    n = C * B
-    flat = delta.reshape(n, O)
-    absd = np.abs(delta)
-    if O <= 32:  # max over a short last axis is slow in numpy; a running maximum is not
-        linf = absd[:, :, 0].copy()
-        for o in range(1, O):
-            np.maximum(linf, absd[:, :, o], out=linf)
-    else:
-        linf = absd.max(axis=2)                          # (C, B)
-    del absd
-    chip_sum = delta.sum(axis=1)                         # (C, O)
-    chip_sq = np.square(delta).sum(axis=1)               # (C, O)
-    mean = chip_sum.sum(axis=0) / n
-    e2 = chip_sq.sum(axis=0) / n
-    var = e2 - mean * mean
-    unsafe = var <= 1e-6 * e2  # cancellation: recompute those outputs with the two-pass formula
-    if unsafe.any():
-        var[unsafe] = flat[:, unsafe].var(axis=0)
-    chip_ms = chip_sq.sum(axis=1) / (B * O)              # (C,)
-    out = {
-        "mean": mean,
-        "std": np.sqrt(np.maximum(var, 0.0)),
-        "mean_ci": t_interval(_units(chip_sum / B, group), confidence),
-        "quantiles": quantiles(flat, levels),
-        "linf_mean": np.float64(linf.mean()),
-        "linf_mean_ci": t_interval(_units(linf.mean(axis=1), group), confidence),
-        "linf_quantiles": quantiles(linf.reshape(-1, 1), levels)[:, 0],
-        "rms": np.float64(math.sqrt(chip_ms.mean())),
-        "rms_ci": np.sqrt(np.clip(t_interval(_units(chip_ms, group), confidence), 0.0, None)),
-    }
-    if O >= 2:
-        faulty = delta + clean[None]
-        flips = np.argmax(faulty, axis=2) != np.argmax(clean, axis=1)[None]
-        k, n = int(flips.sum()), C * B
-        out.update(flip_count=np.int64(k), flip_trials=np.int64(n), flip_rate=np.float64(k / n),
-                   flip_ci=np.array(clopper_pearson_interval(k, n, confidence)),
-                   flip_chip_ci=np.clip(t_interval(_units(flips.mean(axis=1), group), confidence), 0.0, 1.0))
-    else:
-        out.update(flip_count=np.int64(0), flip_trials=np.int64(0), flip_rate=np.float64(np.nan),
-                   flip_ci=np.full(2, np.nan), flip_chip_ci=np.full(2, np.nan))
-    out["faults_per_chip"] = np.float64(fault_counts.sum(axis=1).mean())
-    out["fault_counts"] = np.ascontiguousarray(fault_counts, dtype=np.int64)
-    out["fault_events"] = np.ascontiguousarray(fault_events, dtype=np.int64)
-    return out
+    fault_counts, fault_events = np.asarray(fault_counts), np.asarray(fault_events)
+    step = int(chunk_chips or stream_chunk_chips(B, O))
+
+    def chunks():
+        for c0 in range(0, C, step):
+            yield c0, delta[c0:c0 + step]
+
+    acc = PointStats(C, B, O, clean, fault_counts.shape[1])
+    for c0, d in chunks():
+        acc.add(c0, d, fault_counts[c0:c0 + step], fault_events[c0:c0 + step])
+    return acc.result(levels, confidence, lambda: (d for _, d in chunks()), group=group)
