@@ -13,6 +13,9 @@ neurosim profiles
 neurosim map "$MODEL" --profile rram -o "$OUT/mapping.json"
 neurosim simulate "$MODEL" --profile rram --fault synapse:permanent:profile --fault neuron:transient:1e-3 \
   --chips 50 --seed 1 -o "$OUT/simulate.h5"
+neurosim simulate "$MODEL" --profile rram --fault synapse:permanent:profile \
+  --fault synapse:permanent:profile:value=max --fault synapse:permanent:profile:value=min \
+  --chips 50 --seed 1 -o "$OUT/simulate-sa0-sa1.h5"
 neurosim bounds "$MODEL" --p 0.01 --layer 1 -o "$OUT/bounds.json"
 neurosim compare "$MODEL" --fault neuron:transient:0.01:layers=1 --chips 300 --seed 1 -o "$OUT/compare"
 neurosim sweep "$MODEL" --profile rram --fault synapse:permanent --fault neuron:transient:layers=1 \

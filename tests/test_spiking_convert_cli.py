@@ -54,7 +54,7 @@ def test_simulate_dispatch_and_mode(digits):
     with pytest.raises(ns.ConfigError, match="rate activation"):
         ns.simulate(net, x[:5], [], mode="spiking")
     with pytest.raises(ns.ConfigError, match="spiking mode only"):
-        ns.simulate(net, x[:5], "neuron:permanent:0.1:value=saturated")
+        ns.simulate(net, x[:5], "neuron:permanent:0.1:value=threshold_scale:scale=0.8")  # saturated works in rate mode too (issue 15)
 
 
 def test_cli_convert_simulate_sweep_compare(tmp_path, capsys):

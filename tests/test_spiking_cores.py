@@ -127,3 +127,13 @@ def test_if_network_maps_and_simulates_through_simulate(rng, tiny_profile):
     r = neurosim.simulate(m, rng.uniform(0, 1, (2, 4)), "core:permanent:1", n_chips=1, seed=0, ticks=10)
     assert r.config["target"] == "mapping" and r.config["profile"] == "tiny"
     assert np.all(r.clean + r.delta == 0.0)
+
+
+def test_valued_synapses_on_dead_cores_are_not_corrected_twice(rng, mapped):
+    """Every core dead: a synapse value fault on top changes nothing (its cells are already gone with their tiles)."""
+    x = rng.uniform(0, 1, (3, 6))
+    a = simulate_spiking(mapped, x, ["core:permanent:1", "synapse:permanent:0.5:value=0.3"], n_chips=2, seed=1,
+                         ticks=T, spike_counts=True)
+    b = simulate_spiking(mapped, x, ["core:permanent:1"], n_chips=2, seed=1, ticks=T, spike_counts=True)
+    np.testing.assert_array_equal(a.delta, b.delta)
+    assert all(int(c.sum()) == 0 for c in a.spike_counts.values())

@@ -13,6 +13,7 @@ from .tails import (
     proposition3_tail, proposition5_tail, weight_balancedness, weight_mass,
 )
 from .cluster_stats import cluster_bootstrap, clustered_proportion
+from .values import fep_value_bound, saturation_levels_of, synapse_value_moments, value_first_order
 # --- end bounds ---
 # --- statistics and planner (owned by analysis/stats.py, planner.py) ---
 from .stats import (

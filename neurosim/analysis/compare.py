@@ -12,6 +12,10 @@ Which prediction applies to which faults (``predictions_for``):
   (:func:`neurosim.analysis.synapse_first_order`);
 * neuron and synapse crashes together → first-order superposition (means and
   variances add; Additional Proposition 7) for b3 + synapse;
+* faults with other values than zero (stuck-at-value, saturated, max/min,
+  bit flips, scale) → the first-order stuck-at-value moments
+  (:func:`neurosim.analysis.values.value_first_order`; needs the mapping for
+  tile-dependent values), for all neuron and synapse specs together;
 * core faults are correlated (a whole core at once): no analytic prediction.
 
 Uncertainty (issue 16): every rate printed is a proportion over chips ×
@@ -64,10 +68,16 @@ def effective_rates(faults, n_layers):
     return pn, ps, unc
 
 
-def predictions_for(net, x, faults) -> dict:
+def predictions_for(net, x, faults, mapping=None) -> dict:
     """Analytic predictions for the given fault specs (see module docstring)."""
     pn, ps, unc = effective_rates(faults, net)  # wiring layers (pooling, flatten) carry no faults
     out = {}
+    if any(s.site != "core" and not s.fault_value.is_zero for s in faults):
+        from .values import value_first_order
+
+        covered = [s for s in faults if s.site != "core"]
+        out["values"] = value_first_order(mapping if mapping is not None else net, x, covered)
+        return out
     if pn and not ps:
         out.update(bounds(net, x, pn))
     if ps:

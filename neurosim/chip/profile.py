@@ -7,7 +7,10 @@ variable ``NEUROSIM_PROFILE_PATH`` (``os.pathsep``-separated; they take
 precedence over shipped names). A file has the
 tables ``[chip]``, ``[core]``, ``[synapse]`` and optionally ``[faults]``
 (literature fault rates, for reference and for ``rate=profile`` fault specs) and
-``[sources]`` (one citation per number). See ``docs/profiles.md``.
+``[sources]`` (one citation per number), ``[soft_errors]`` (SRAM upset rate,
+for ``value=bitflip`` at ``rate=profile``) and ``[device]`` (device
+non-idealities: programming/read noise, drift, ADC/DAC bits; see
+:mod:`neurosim.chip.devices`). See ``docs/profiles.md``.
 """
 from __future__ import annotations
 
@@ -63,6 +66,10 @@ class ChipProfile:
     """Literature fault rates, e.g. ``{"synapse_stuck0": 0.0175}`` (informational)."""
     sources: dict = field(default_factory=dict)
     """Citation for each number."""
+    soft_errors: dict = field(default_factory=dict)
+    """SRAM soft errors: ``fit_per_mbit`` and ``mission_hours`` (see :func:`neurosim.chip.devices.bitflip_probability`)."""
+    device: dict = field(default_factory=dict)
+    """Device non-idealities, validated by :func:`neurosim.chip.devices.device_model` (empty = ideal devices)."""
     path: str = ""
     """File the profile was read from."""
 
@@ -72,6 +79,19 @@ class ChipProfile:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def literature_rate(self, key: str):
+        """Rate for ``faults.<key>``; ``<site>_bitflip`` comes from ``[soft_errors]`` when not given.
+
+        Returns None when the profile has no such rate.
+        """
+        if key in self.fault_rates:
+            return self.fault_rates[key]
+        if key == "synapse_bitflip" and self.soft_errors and self.weight_bits:
+            from .devices import soft_error_weight_rate
+            return soft_error_weight_rate(self.soft_errors["fit_per_mbit"], self.soft_errors["mission_hours"],
+                                          self.weight_bits)
+        return None
 
 
 _INT_FIELDS = {
@@ -88,6 +108,8 @@ _ALLOWED = {
     "synapse": {"weight_bits", "weight_scaling", "weight_scale_rule", "scheme"},
     "faults": None,  # free keys, each a rate in [0, 1]
     "sources": None,  # free keys, each a string
+    "soft_errors": {"fit_per_mbit", "mission_hours"},
+    "device": None,  # validated by chip.devices.device_model
 }
 
 
@@ -156,11 +178,22 @@ def profile_from_dict(data: dict, where: str = "<dict>", path: str = "") -> Chip
     for key, v in sources.items():
         if not isinstance(v, str):
             raise _fail(where, f"'sources.{key}' must be a string citation. Got {v!r}.")
+    soft = dict(data.get("soft_errors", {}))
+    if soft:
+        for key in ("fit_per_mbit", "mission_hours"):
+            v = soft.get(key)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0.0 <= float(v) < float("inf")):
+                raise _fail(where, f"'soft_errors.{key}' must be a number >= 0 (both fit_per_mbit and mission_hours are needed). Got {v!r}.")
+            soft[key] = float(v)
+    from .devices import device_model
+    device = dict(data.get("device", {}))
+    device_model(device, where)  # validates; the table itself is kept as data
     if kw["neurons_per_core"] < 1:
         raise _fail(where, "'core.neurons_per_core' must be >= 1.")
     return ChipProfile(
         name=name.strip(), description=desc, weight_bits=bits, weight_scaling=scaling, weight_scale_rule=rule,
-        synapse_scheme=scheme, conv_kernels=conv, fault_rates=rates, sources=sources, path=path, **kw,
+        synapse_scheme=scheme, conv_kernels=conv, fault_rates=rates, sources=sources, soft_errors=soft, device=device,
+        path=path, **kw,
     )
 
 

@@ -81,7 +81,7 @@ def run(args):
         if idx is not None and not 0 <= idx < n:
             raise ConfigError(f"'{name}' must be in [0, {n - 1}]. Got {idx}.")
     check_simulation_memory(target_net, x, args.chips, len(specs), "compare", summaries=3)  # before any work
-    preds = predictions_for(target_net, x, specs)
+    preds = predictions_for(target_net, x, specs, mapping=mapping)
     with progress_bar(args.chips * x.shape[0], "simulate", enabled=args.progress) as bar:
         res = simulate(mapping or net, x, specs, n_chips=args.chips, seed=args.seed, threads=args.threads,
                        progress=bar.update, labels=labels, **skw)

@@ -229,7 +229,7 @@ def _print_plan(doc, out):
         wf = ("" if a1["width_factor_median"] is None else
               f"; one copy alone would need a {a1['width_factor_median']:.3g}x wider network (median over inputs, max "
               f"{a1['width_factor_max']:.3g}) to meet delta by Chebyshev")
-        print(f"Algorithm 1 certification (b3): |E Δ| max {a1['max_abs_E_delta']:.3g}, std Δ max {a1['max_std_delta']:.3g}; "
+        print(f"Algorithm 1 certification ({a1.get('moments', 'b3').split(' (')[0]}): |E Δ| max {a1['max_abs_E_delta']:.3g}, std Δ max {a1['max_std_delta']:.3g}; "
               f"feasible (|E Δ| < eps) on {a1['feasible_inputs']}/{a1['n_inputs']} inputs{wf}")
     print(f"R = {r['R']} replicas, component-wise median: predicted P(median fails) <= {r['tail']:.3g} "
           f"(point estimate {r['tail_point']:.3g}; {r['rule']} model, {conf} simultaneous upper limits)")

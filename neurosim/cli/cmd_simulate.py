@@ -17,14 +17,14 @@ def add_fault_args(p):
                         "burst/duty, group; see docs/faults.md)")
 
 
-def parse_faults(args, profile=None):
+def parse_faults(args, profile=None, allow_empty=False):
     from ..errors import ConfigError
     from ..faults import load_faults_toml, parse_fault
 
     specs = [parse_fault(s, profile=profile) for s in args.fault]
     if args.faults:
         specs += load_faults_toml(args.faults, profile=profile)
-    if not specs:
+    if not specs and not allow_empty:
         raise ConfigError("No fault given: pass at least one --fault SITE:MODE:RATE (e.g. synapse:transient:1e-3) or --faults FILE.toml.")
     return specs
 
@@ -36,6 +36,11 @@ def add_parser(sub):
     add_chips(p, "simulate")
     p.add_argument("--threads", type=int, default=None, help="worker threads (results do not depend on it)")
     p.add_argument("--confidence", type=float, default=0.95, help="confidence level of intervals (default 0.95)")
+    p.add_argument("--devices", action="store_true",
+                   help="apply the profile's [device] non-idealities (programming/read noise, drift, ADC/DAC); "
+                        "Δ is then against the intended chip. Faults become optional.")
+    p.add_argument("--age", default=None, metavar="DURATION",
+                   help="deployment age for conductance drift, e.g. 3600, 2h, 30d, 1y (needs --devices)")
     p.add_argument("--precision", choices=["float64", "float32"], default="float64",
                    help="arithmetic of the run (default float64; float32 is faster, Δ resolved to ~1e-7 of the outputs)")
     add_spiking_args(p)
@@ -89,15 +94,21 @@ def run(args):
     net, _ = load_model(args.model)
     x, labels = load_inputs(args, net)
     net, mapping = load_target(args, x_sample=x)
-    specs = parse_faults(args, mapping.profile if mapping is not None else None)
+    specs = parse_faults(args, mapping.profile if mapping is not None else None, allow_empty=args.devices)
     spk = spiking_kwargs(args, net)
     from ..spiking.network import is_spiking
 
-    if not spk and not is_spiking(res_net(mapping, net)):
+    if args.age is not None and not args.devices:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"'--age' (drift time) needs device non-idealities: got --age {args.age} without "
+                          "--devices; add --devices (a profile whose [device] table has drift) or drop --age.")
+    if not spk and not is_spiking(res_net(mapping, net)) and not args.devices:
         return _run_streamed(args, out, net, mapping, x, labels, specs)
+    dev = {"devices": True, "age": args.age} if args.devices else {}
     with progress_bar(args.chips * x.shape[0], "simulate", enabled=args.progress) as bar:
         res = simulate(mapping or net, x, specs, n_chips=args.chips, seed=args.seed, threads=args.threads,
-                       progress=bar.update, labels=labels, precision=args.precision, **spk)
+                       progress=bar.update, labels=labels, precision=args.precision, **dev, **spk)
     s = summarize(res, args.confidence)
     if out is not None:
         save_result(res, out, extra={"command": "simulate", "model": str(args.model), "summary": _plain(s)})
@@ -106,8 +117,13 @@ def run(args):
         return 0
     target = f"'{mapping.profile.name}' mapping" if mapping is not None else (
         f"spiking network, T={res.ticks} ticks of {res.dt_s:g} s" if getattr(res, "ticks", 0) else "float network")
-    return _print_summary(s, f"{res.n_chips} chips x {x.shape[0]} inputs on the {target}, seed {res.seed}; faults: "
-                          + ", ".join(f.to_text() for f in res.faults), out)
+    header = (f"{res.n_chips} chips x {x.shape[0]} inputs on the {target}, seed {res.seed}; faults: "
+              + (", ".join(f.to_text() for f in res.faults) or "none"))
+    if "devices" in res.config:
+        d = res.config["devices"]
+        on = [k for k in ("programming", "drift") if d[k] != "none"] + [k for k in ("read_sigma", "adc_bits", "dac_bits") if d[k]]
+        header += f"\ndevice non-idealities: {', '.join(on)}; age {d['age_s']:.4g} s"
+    return _print_summary(s, header, out)
 
 
 def _print_summary(s, header, out):
@@ -117,7 +133,7 @@ def _print_summary(s, header, out):
     print(table(rows, ["output", "mean Δ", "std Δ"]))
     q = s["linf_quantiles"]
     print(f"||Δ||_∞ quantiles: median {q['q50']:.4g}, 90% {q['q90']:.4g}, 99% {q['q99']:.4g}, max {q['max']:.4g}")
-    print("faults per chip: " + ", ".join(f"{k} {v:.4g}" for k, v in s["faults_per_chip"].items()))
+    print("faults per chip: " + (", ".join(f"{k} {v:.4g}" for k, v in s["faults_per_chip"].items()) or "none"))
     if "flip_rate" in s:
         f = s["flip_rate"]
         print(f"classification flips: {f['k']}/{f['n']} = {100 * f['rate']:.3f}% "

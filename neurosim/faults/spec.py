@@ -10,6 +10,9 @@ Text syntax (command line, ``--fault``)::
     synapse:intermittent:0.02:burst=4:duty=0.25
     synapse:permanent:profile          # the profile's literature rate (faults.synapse_stuck0)
     synapse:permanent:0.01:group=5     # chips 0-4, 5-9, ... share their faults (common cause)
+    synapse:permanent:profile:value=max        # RRAM SA1 on G+ (profile key faults.synapse_stuck_max)
+    neuron:transient:1e-3:value=saturated
+    synapse:permanent:1e-4:value=bitflip:bit=7
 
 TOML form (``--faults FILE.toml``)::
 
@@ -23,6 +26,13 @@ Sites: ``neuron`` (layer 0 = input axons, ``l`` = output of layer ``l``, up to
 the output layer L), ``synapse`` (the crossbar cell of ``W_l[i, j]``, layers
 1..L), ``core`` (every neuron and synapse the mapping puts on a core; needs a
 :class:`~neurosim.chip.ChipMapping`; no ``layers``).
+
+Values (``value=``, see :mod:`neurosim.faults.values`): ``zero`` (default,
+alias ``stuck0``), a number, ``max``/``min``, ``saturated``, ``bitflip``
+(``bit=K``), ``scale=S``. ``RATE=profile`` takes the profile's literature rate
+for the value: ``faults.<site>_stuck0`` for zero, ``<site>_stuck_max`` /
+``<site>_stuck_min`` for max/min, ``<site>_bitflip`` for bit flips (SRAM
+profiles derive it from their soft-error rate), ``<site>_saturated``.
 
 Modes: ``permanent`` (drawn once per chip instance), ``transient`` (drawn
 independently for every (site, inference)), ``intermittent`` (a site is weak
@@ -42,11 +52,14 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, FileFormatError
+from .values import FaultValue, parse_value
 
 SITES = ("neuron", "synapse", "core", "router")
 MODES = ("permanent", "transient", "intermittent")
-VALUES = ("stuck0", "saturated", "threshold_scale", "leak_scale")
-SPIKING_VALUES = ("saturated", "threshold_scale", "leak_scale")
+VALUES = ("zero", "stuck0", "max", "min", "saturated", "bitflip", "scale=S", "a number",
+          "threshold_scale", "leak_scale")
+_VALUE_PARAMS = ("bit", "range")
+SPIKING_VALUES = ("threshold_scale", "leak_scale")  # spiking-mode only (saturated works in both modes)
 SCOPES = ("inference", "tick")
 
 
@@ -96,8 +109,17 @@ class FaultSpec:
     layers : tuple of int or None
         Neuron layers 0..L or synapse matrices 1..L; None = every layer where
         the site exists. Must be None for core faults.
-    value : "stuck0"
-        Stuck-at-0 (the only value simulated so far).
+    value : str, float or FaultValue
+        What a faulty site holds (:mod:`neurosim.faults.values`): ``"zero"``
+        (default; ``"stuck0"`` is an alias), a number, ``"max"``, ``"min"``,
+        ``"saturated"``, ``"bitflip"``, ``"scale=S"``. Stored as its canonical
+        text; :attr:`fault_value` has the parsed form.
+    bit : int, optional
+        ``value="bitflip"``: the bit that flips (0 = least significant); default uniform.
+    range : (lo, hi), optional
+        ``value="max"``/``"min"`` on a float network: the weight range.
+    scale : float, optional
+        ``value="scale"``: the factor (same as ``value="scale=S"``).
     p_on, p_off : float in (0, 1]
         Intermittent transition probabilities per inference (or give
         ``burst`` >= 1 and ``duty`` in (0, 1)).
@@ -122,22 +144,26 @@ class FaultSpec:
     mode: str
     rate: float
     layers: tuple | None = None
-    value: str = "stuck0"
+    value: str = "zero"
+    fault_value: FaultValue = FaultValue()
     p_on: float | None = None
     p_off: float | None = None
     group: int = 1
     scope: str = "inference"
     scale: float | None = None
 
-    def __init__(self, site, mode, rate, layers=None, value="stuck0", group=1, scope="inference", scale=None,
+    def __init__(self, site, mode, rate, layers=None, value="zero", group=1, scope="inference", scale=None,
                  **params):
-        label = f"{site}:{value}:{mode}"
         if site not in SITES:
             raise ConfigError(f"Fault 'site' must be one of {', '.join(SITES)}. Got {site!r}.")
         if mode not in MODES:
             raise ConfigError(f"Fault 'mode' of '{site}' must be one of {', '.join(MODES)}. Got {mode!r}.")
-        if value not in VALUES:
-            raise ConfigError(f"Fault 'value' of '{label}' must be one of {', '.join(VALUES)} (others are not simulated yet). Got {value!r}.")
+        vparams = {k: params.pop(k) for k in _VALUE_PARAMS if k in params}
+        drift = str(value) in SPIKING_VALUES
+        if scale is not None and not drift:  # value=scale's factor (threshold/leak drift keep theirs)
+            vparams["scale"], scale = scale, None
+        fv = parse_value(value, site, f"{site}:{value}:{mode}", **vparams)
+        label = f"{site}:{fv.text}:{mode}"
         if isinstance(rate, (bool, np.bool_)):
             raise ConfigError(f"The 'rate' of fault '{label}' must be a number in [0, 1]. Got {rate!r}.")
         try:
@@ -163,11 +189,12 @@ class FaultSpec:
         object.__setattr__(self, "mode", mode)
         object.__setattr__(self, "rate", rate)
         object.__setattr__(self, "layers", layers)
-        object.__setattr__(self, "value", value)
+        object.__setattr__(self, "value", fv.text)
+        object.__setattr__(self, "fault_value", fv)
         object.__setattr__(self, "p_on", p_on)
         object.__setattr__(self, "p_off", p_off)
         object.__setattr__(self, "group", group)
-        scope, scale = _spiking_params(label, site, mode, value, scope, scale)
+        scope, scale = _spiking_params(label, site, mode, "stuck0" if fv.is_zero else fv.text, scope, scale)
         object.__setattr__(self, "scope", scope)
         object.__setattr__(self, "scale", scale)
 
@@ -178,7 +205,7 @@ class FaultSpec:
 
     @property
     def label(self) -> str:
-        return f"{self.site}:{self.value}:{self.mode}"
+        return f"{self.site}:{'stuck0' if self.fault_value.is_zero else self.value}:{self.mode}"
 
     @property
     def duty(self) -> float | None:
@@ -206,12 +233,12 @@ class FaultSpec:
         s = f"{self.site}:{self.mode}:{self.rate!r}"
         if self.layers is not None:
             s += ":layers=" + ",".join(str(v) for v in self.layers)
+        if not self.fault_value.is_zero:
+            s += f":value={self.value}" + self.fault_value.text_params()
         if self.mode == "intermittent":
             s += f":p_on={self.p_on!r}:p_off={self.p_off!r}"
         if self.group > 1:
             s += f":group={self.group}"
-        if self.value != "stuck0":
-            s += f":value={self.value}"
         if self.scale is not None:
             s += f":scale={self.scale!r}"
         if self.scope != "inference":
@@ -219,8 +246,9 @@ class FaultSpec:
         return s
 
     def to_dict(self) -> dict:
-        d = {"site": self.site, "mode": self.mode, "rate": self.rate, "value": self.value,
+        d = {"site": self.site, "mode": self.mode, "rate": self.rate,
              "layers": list(self.layers) if self.layers is not None else None}
+        d.update(self.fault_value.to_dict())
         if self.mode == "intermittent":
             d.update(p_on=self.p_on, p_off=self.p_off)
         if self.group > 1:
@@ -238,8 +266,12 @@ class FaultSpec:
         if missing:
             raise ConfigError(f"Fault entry {d!r} is missing {', '.join(missing)}; give site, mode and rate.")
         return cls(d.pop("site"), d.pop("mode"), d.pop("rate"), layers=d.pop("layers", None),
-                   value=d.pop("value", "stuck0"), group=d.pop("group", 1), scope=d.pop("scope", "inference"),
+                   value=d.pop("value", "zero"), group=d.pop("group", 1), scope=d.pop("scope", "inference"),
                    scale=d.pop("scale", None), **d)
+
+    def with_rate(self, rate: float) -> "FaultSpec":
+        """The same fault (site, value, mode, layers, parameters) at another rate."""
+        return FaultSpec.from_dict({**self.to_dict(), "rate": rate})
 
 
 def _spiking_params(label, site, mode, value, scope, scale):
@@ -272,7 +304,7 @@ def _markov_params(label, mode, params):
     allowed = {"p_on", "p_off", "burst", "duty"}
     unknown = set(params) - allowed
     if unknown:
-        raise ConfigError(f"Fault '{label}' has unknown parameter(s) {', '.join(sorted(unknown))}; allowed: layers, value, {', '.join(sorted(allowed))}.")
+        raise ConfigError(f"Fault '{label}' has unknown parameter(s) {', '.join(sorted(unknown))}; allowed: layers, value, bit, range, scale, group, {', '.join(sorted(allowed))}.")
     if mode != "intermittent":
         if params:
             raise ConfigError(f"Parameters {', '.join(sorted(params))} apply to intermittent faults only; remove them from '{label}'.")
@@ -321,29 +353,74 @@ def as_specs(faults) -> list:
     return out
 
 
-def profile_rate(site: str, profile, text) -> float:
-    """The literature stuck-at-0 rate of ``site`` in ``profile`` (``rate = "profile"``)."""
-    if profile is None:
-        raise ConfigError(f"Fault spec {text!r} uses rate=profile but no profile was given; pass --profile or a number.")
-    key = f"{site}_stuck0"
-    if key not in profile.fault_rates:
-        raise ConfigError(f"Profile '{profile.name}' has no literature rate 'faults.{key}' for {text!r}; give the rate as a number.")
-    return profile.fault_rates[key]
+def profile_rate(profile, spec_or_site, value=None) -> float:
+    """The literature rate a profile gives for a (site, value): ``faults.<site>_<key>``.
+
+    Keys per value: zero ``stuck0``, max ``stuck_max``, min ``stuck_min``,
+    bitflip ``bitflip`` (SRAM profiles derive it from ``[soft_errors]``, see
+    :meth:`neurosim.chip.ChipProfile.literature_rate`), saturated ``saturated``.
+    """
+    if isinstance(spec_or_site, FaultSpec):
+        site, fv = spec_or_site.site, spec_or_site.fault_value
+    else:
+        site, fv = spec_or_site, value if isinstance(value, FaultValue) else parse_value(value or "zero", spec_or_site, spec_or_site)
+    suffix = fv.profile_key
+    what = f"{site}:...:value={fv.text}"
+    if suffix is None:
+        raise ConfigError(f"RATE=profile has no literature rate for value={fv.text} ({what}); give the rate as a number.")
+    key = f"{site}_{suffix}"
+    getter = getattr(profile, "literature_rate", None)
+    rate = getter(key) if getter is not None else profile.fault_rates.get(key)
+    if rate is None:
+        have = ", ".join(sorted(profile.fault_rates)) or "none"
+        raise ConfigError(f"Profile '{profile.name}' has no literature rate 'faults.{key}' for {what} (it has: {have}); give the rate as a number.")
+    return float(rate)
+
+
+def check_for_chip(spec: FaultSpec, weight_bits: int | None, where: str = "") -> None:
+    """Refuse values the target cannot give: ``weight_bits`` None = a bare float network, 0 = a float chip."""
+    fv = spec.fault_value
+    on = where or ("a float network" if weight_bits is None else "this chip")
+    if fv.kind == "bitflip":
+        if not weight_bits:
+            raise ConfigError(
+                f"Fault '{spec.to_text()}' flips a bit of the stored integer weight, but {on} stores float weights "
+                f"({'no mapping' if weight_bits is None else 'weight_bits = 0'}); map onto a profile with integer weights "
+                "(e.g. --profile loihi) or use value=scale=S / a number."
+            )
+        if fv.bit is not None and fv.bit >= weight_bits:
+            raise ConfigError(f"The 'bit' of fault '{spec.to_text()}' must be in 0..{weight_bits - 1} ({weight_bits}-bit weights). Got {fv.bit}.")
+    if fv.kind in ("max", "min") and fv.range is None and not weight_bits:
+        raise ConfigError(
+            f"Fault '{spec.to_text()}' uses value={fv.kind}, the tile's largest {'positive' if fv.kind == 'max' else 'negative'} "
+            f"weight, but {on} has float weights with no such limit; state the range (value={fv.kind}:range=-1,1), "
+            "give a number (value=1.5), or map onto a quantised profile."
+        )
 
 
 def parse_fault(text: str, profile=None) -> FaultSpec:
-    """Parse ``SITE:MODE:RATE[:KEY=VALUE]...`` (see module docstring)."""
+    """Parse ``SITE:MODE:RATE[:KEY=VALUE]...`` (see module docstring).
+
+    With ``profile``, ``RATE=profile`` takes the profile's rate for the
+    spec's value and values the chip cannot give (bit flips on float weights)
+    are refused here.
+    """
     parts = [p.strip() for p in str(text).split(":")]
     if len(parts) < 3:
         raise ConfigError(f"Fault spec {text!r} must look like SITE:MODE:RATE[:KEY=VALUE...], e.g. 'synapse:transient:1e-3'.")
     site, mode, rate = parts[:3]
-    if rate == "profile":
-        rate = profile_rate(site, profile, text)
+    from_profile = rate == "profile"
+    if from_profile and profile is None:
+        raise ConfigError(f"Fault spec {text!r} uses rate=profile but no profile was given; pass --profile or a number.")
     kw = {}
     for item in parts[3:]:
         if "=" not in item:
-            raise ConfigError(f"Fault spec {text!r}: parameter {item!r} must be KEY=VALUE (e.g. layers=0,1 or p_on=0.1).")
+            if item.lower() in ("bitflip", "saturated", "max", "min", "zero", "stuck0") and "value" not in kw:
+                raise ConfigError(f"Fault spec {text!r}: parameter {item!r} must be KEY=VALUE; write value={item}.")
+            raise ConfigError(f"Fault spec {text!r}: parameter {item!r} must be KEY=VALUE (e.g. layers=0,1, value=max or p_on=0.1).")
         k, v = (s.strip() for s in item.split("=", 1))
+        if k in kw:
+            raise ConfigError(f"Fault spec {text!r} gives '{k}' twice; give it once.")
         if k in ("group", "value", "scope", "scale"):
             kw[k] = v
         elif k == "layers":
@@ -352,16 +429,23 @@ def parse_fault(text: str, profile=None) -> FaultSpec:
             except ValueError:
                 raise ConfigError(f"Fault spec {text!r}: 'layers' must be comma-separated integers. Got {v!r}.") from None
         else:
+            if k in kw:
+                raise ConfigError(f"Fault spec {text!r} gives '{k}' twice; give it once.")
             kw[k] = v
-    return FaultSpec(site, mode, rate, **kw)
+    spec = FaultSpec(site, mode, 0.0 if from_profile else rate, **kw)
+    if profile is not None:
+        check_for_chip(spec, profile.weight_bits, f"profile '{profile.name}'")
+    if from_profile:
+        spec = spec.with_rate(profile_rate(profile, spec))
+    return spec
 
 
 def load_faults_toml(path, ignore_rate: bool = False, profile=None) -> list:
-    """Read ``[[fault]]`` tables from a TOML file into FaultSpecs (docs/faults.md).
+    """Read ``[[fault]]`` tables from a TOML file into FaultSpecs.
 
     With ``ignore_rate`` (sweeps, whose grid supplies the rates) ``rate`` is
-    optional and replaced by 0. ``rate = "profile"`` takes ``profile``'s
-    literature rate, as in the text form.
+    optional and replaced by 0. ``rate = "profile"`` needs ``profile`` (as in
+    :func:`parse_fault`).
     """
     p = Path(path)
     if not p.is_file():
@@ -375,6 +459,13 @@ def load_faults_toml(path, ignore_rate: bool = False, profile=None) -> list:
         raise ConfigError(f"Fault file '{p}' must contain at least one [[fault]] table with site, mode and rate.")
     if ignore_rate:
         entries = [{**e, "rate": 0.0} for e in entries]
-    entries = [{**e, "rate": profile_rate(e.get("site"), profile, f"{p} [[fault]] #{k + 1}")}
-               if e.get("rate") == "profile" else e for k, e in enumerate(entries)]
-    return [FaultSpec.from_dict(e) for e in entries]
+    out = []
+    for e in entries:
+        from_profile = e.get("rate") == "profile"
+        if from_profile and profile is None:
+            raise ConfigError(f"Fault file '{p}': rate = \"profile\" needs a profile; pass --profile or give the rate as a number.")
+        spec = FaultSpec.from_dict({**e, "rate": 0.0} if from_profile else e)
+        if profile is not None:
+            check_for_chip(spec, profile.weight_bits, f"profile '{profile.name}'")
+        out.append(spec.with_rate(profile_rate(profile, spec)) if from_profile else spec)
+    return out

@@ -187,7 +187,7 @@ def build_plan(mapping: ChipMapping, x, specs, eps=None, delta: float = 1e-3, co
         sim["per_copy_flips"] = _ci_short(clustered_interval(est.flip, confidence))
     sim["R_spread"] = r_spread(est.fail.sum(axis=0), est.k_comp, chips, confidence, d_rep, rule, seed=seed)
     # bound route + Algorithm 1
-    bnd = bound_route(net, x, specs, e_arg, d_rep, rule, max_R)
+    bnd = bound_route(net, x, specs, e_arg, d_rep, rule, max_R, mapping=mapping)
     alg1 = (algorithm1_certification(net, x, specs, float(crit.value), d_rep, bound=bnd) if crit.kind == "linf" else
             {"available": False, "reason": "Algorithm 1 certifies a ||Δ||_∞ threshold; run with --failure linf:EPS"})
     q_bound, q_bound_comp = bnd.pop("_q", None), bnd.pop("_q_comp", None)

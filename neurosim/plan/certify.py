@@ -41,7 +41,8 @@ def algorithm1_certification(net: Network, x, specs, eps: float, delta: float, b
                        "q_median": float(np.median(kmin) / bal.n)})
     return {
         "available": True,
-        "moments": "b3 (neurons) + synapse first order, superposed",
+        "moments": ("stuck-at-value first order" if any(not s.fault_value.is_zero for s in specs)
+                    else "b3 (neurons) + synapse first order, superposed"),
         "mean_abs_E_delta": float(np.mean(np.abs(mean))), "max_abs_E_delta": float(np.max(np.abs(mean))),
         "mean_std_delta": float(np.mean(std)), "max_std_delta": float(np.max(std)),
         "feasible_inputs": int(ok_in.sum()), "n_inputs": int(ok_in.size),

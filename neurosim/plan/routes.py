@@ -256,7 +256,7 @@ def _delta0(net, pn, ps, alpha=None):
 
 
 def bound_route(net: Network, x, specs, eps: float, delta: float, rule: str = "componentwise",
-                max_R: int = MAX_R, alpha: float | None = None) -> dict:
+                max_R: int = MAX_R, alpha: float | None = None, mapping=None) -> dict:
     """q from the paper's bounds (module decision 4); ``available`` False for core faults.
 
     Proposition 5 as the supplementary states it, ``δ = δ0 + Var Δ / t²``
@@ -277,8 +277,16 @@ def bound_route(net: Network, x, specs, eps: float, delta: float, rule: str = "c
         return {"available": False,
                 "reason": "core faults are correlated (a whole core at once); no analytic prediction covers them: "
                           + ", ".join(s.to_text() for s in unc)}
-    mean, std, parts = _first_order(net, x, pn, ps)
-    d0, d0_layers = _delta0(net, pn, ps, alpha)
+    valued = any(not s.fault_value.is_zero for s in specs)
+    if valued:  # stuck-at-value faults: their own first-order moments (analysis.values); δ0 is for crashes only
+        from ..analysis.values import value_first_order
+
+        fo = value_first_order(mapping if mapping is not None else net, x, specs)
+        mean, std, parts = fo.mean, fo.std, ["stuck-at-value first order"]
+        d0, d0_layers = 0.0, []
+    else:
+        mean, std, parts = _first_order(net, x, pn, ps)
+        d0, d0_layers = _delta0(net, pn, ps, alpha)
     if np.ndim(eps) == 0:
         p5 = proposition5_tail(mean, std, eps, d0)
         cheb = p5.chebyshev
@@ -291,6 +299,8 @@ def bound_route(net: Network, x, specs, eps: float, delta: float, rule: str = "c
     q_cheb_any = np.asarray(cheb.delta_any, dtype=np.float64).reshape(-1)
     prop3 = {"applies": bool(d0_layers), "delta0": d0, "layers": d0_layers,
              "q_min": float(min((t["q"] for t in d0_layers), default=1.0))}
+    if valued:
+        prop3["reason"] = "Proposition 3 is for crash faults; stuck-at-value faults use Chebyshev on their own moments"
     model = TailModel(q_any) if rule == "copywise" else TailModel(q_any, q_o[:, :, None], two_sided=True)
     out = {
         "available": True,

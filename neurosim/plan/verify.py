@@ -31,8 +31,8 @@ def common_cause_specs(specs, F: float, R: int) -> list:
         p = s.rate
         shared = F * p
         indep = (p - shared) / (1.0 - shared) if shared < 1.0 else 0.0
-        out.append(FaultSpec(s.site, "permanent", shared, layers=s.layers, value=s.value, group=R))
-        out.append(FaultSpec(s.site, "permanent", min(1.0, max(0.0, indep)), layers=s.layers, value=s.value))
+        out.append(FaultSpec.from_dict({**s.to_dict(), "rate": shared, "group": R}))
+        out.append(s.with_rate(min(1.0, max(0.0, indep))))
     return out
 
 

@@ -114,8 +114,19 @@ def _style(style):
 def bound_rms(net, x, spec, rates) -> dict:
     """Predicted RMS error of b3 and b4 at every rate, or ``{}`` if no bound applies.
 
-    Returns ``{"b3": array, "b4": array}``; raises whatever the bounds raise.
+    Returns ``{"b3": array, "b4": array}``; for faults with a non-zero value
+    ``{"values": array}`` (first-order stuck-at-value moments,
+    :func:`neurosim.analysis.values.value_first_order`); raises whatever the
+    bounds raise.
     """
+    if not spec.fault_value.is_zero and spec.site in ("neuron", "synapse"):
+        from ..analysis.values import value_first_order
+
+        vals = np.full(len(rates), np.nan)
+        for k, r in enumerate(rates):
+            b = value_first_order(net, x, [spec.with_rate(float(r))])
+            vals[k] = math.sqrt(float(np.mean(np.square(b.mean) + np.square(b.std))))
+        return {"values": vals}
     if spec.site != "neuron":
         return {}
     import importlib
@@ -197,14 +208,16 @@ def _render(data, path, out_dir: Path, bounds: bool, fmt: str, dpi: int):
             rates = data.point_rate[idx]
             # ---- bounds
             pred = {}
-            note = "no bound for this fault site" if spec.site != "neuron" else ""
-            if bounds and spec.site == "neuron" and not net.is_rate:
+            valued = not spec.fault_value.is_zero and spec.site in ("neuron", "synapse")
+            note = "no bound for this fault site" if spec.site != "neuron" and not valued else ""
+            if bounds and (spec.site == "neuron" or valued) and not net.is_rate:
                 note = ("no bound overlaid: spiking network (the bounds are those of the ANN it was converted from, "
                         "without the O(1/T) rate quantisation: `neurosim compare MODEL --ann ANN.h5`)")
-            elif bounds and spec.site == "neuron":
+            elif bounds and (spec.site == "neuron" or valued):
                 try:
                     pred = bound_rms(net, data.x, spec, rates)
-                    note = "b3/b4 overlaid" + (" (p = rate x duty)" if spec.mode == "intermittent" else "")
+                    note = ("first-order stuck-at-value moments overlaid" if valued else "b3/b4 overlaid") + (
+                        " (p = rate x duty)" if spec.mode == "intermittent" else "")
                 except Exception as exc:  # the report must survive a failing or missing bound
                     pred = {}
                     note = f"bounds unavailable ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
@@ -231,11 +244,11 @@ def _render(data, path, out_dir: Path, bounds: bool, fmt: str, dpi: int):
             ax1.set_title("max-norm error")
             legend_outside(ax1)
             rm, rci = S["rms"][idx], S["rms_ci"][idx]
-            bvals = [pred[k] for k in ("b3", "b4") if k in pred]
+            bvals = [pred[k] for k in ("b3", "b4", "values") if k in pred]
             floor2 = log_floor(rm, rci, *bvals)
             zero = error_vs_rate(ax2, rates, rm, rci[:, 0], rci[:, 1], floor2, label="simulated RMS", color=color,
                                  series=series, band_label=f"{cpct}% CI")
-            for bk, st in (("b3", "--"), ("b4", ":")):
+            for bk, st in (("b3", "--"), ("b4", ":"), ("values", "--")):
                 if bk in pred and np.isfinite(pred[bk]).any():
                     zero |= plot_log(ax2, rates, pred[bk], floor2, label=f"{bk} prediction", color="black", ls=st, lw=1.5)
                     series.add(f"{bk} predicted RMS", rates, pred[bk])

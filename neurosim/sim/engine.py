@@ -14,6 +14,7 @@ docs/engine.md describes the fast paths.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from dataclasses import dataclass, field
@@ -25,12 +26,15 @@ from ..kernels import activations as A
 from ..kernels import apply as K
 from ..kernels import conv as KC
 from ..kernels import events as E
+from ..kernels import values as KV
 from ..kernels.rng import inv_rate
 from ..network import activate
 from . import conv as CV
 from ._threads import single_threaded_blas, thread_map
 from .plan import DEFAULT_PRECISION, Plan, chip_events, events as _events, make_plan, salt as _salt
 from .plan import simulation_network, spec_keys  # noqa: F401  (public spellings kept here)
+from . import values as VT
+from .values import neuron_value, saturation_levels
 
 ROW_BLOCK = 64
 CLEAN_CACHE_BYTES = 512 * 2**20  # clean pre-activations and activations of all inputs are kept up to this size
@@ -182,7 +186,8 @@ def _run_block(plan: Plan, x, chips, inputs, events_out, zcache=None, zstore=Non
                 ptr, cells = _events(s, key, layer, Yv.shape[1], chips, inputs)
                 record(k, layer, np.diff(ptr))
                 if cells.size:
-                    stuck.append((ptr, cells, K.stuck_neurons_recorded(Yv, ptr, cells)))
+                    v = neuron_value(plan.values, k, layer, plan.sat)
+                    stuck.append((ptr, cells, KV.set_neurons_recorded(Yv, ptr, cells, v)))
                     hit |= np.diff(ptr) > 0
         if dead is not None and layer > 0:
             tp, npt, nl, ni = plan.core_data
@@ -205,14 +210,23 @@ def _run_block(plan: Plan, x, chips, inputs, events_out, zcache=None, zstore=Non
             continue
         conv = t is not None
         n_syn = t.n_cells if conv else W.size
+        if plan.hooks is not None:
+            plan.hooks.layer_input(l, Y[rows])
         shared = _shared_synapse_specs(active, l, conv)
         seg = None
+        vt = plan.values
         if shared is not None:  # permanent synapse faults: one fault list per chip segment
+            seg_tags, k0 = None, shared[0][0]
             for k, s, key in shared:
                 sp, fp, cells = chip_events(s, key, l, W.size, chips)
                 record(k, l, np.repeat(np.diff(fp), np.diff(sp)))
-                seg = (sp, fp, cells) if seg is None else (sp, *E.union_events(seg[1], seg[2], fp, cells))
+                if seg is not None and vt.valued:  # tagged merge: the later spec decides a cell's value
+                    fpm, cm, seg_tags = VT.add_synapse_events(vt, (seg[1], seg[2], seg_tags), fp, cells, k, k0)
+                    seg = (sp, fpm, cm)
+                else:
+                    seg = (sp, fp, cells) if seg is None else (sp, *E.union_events(seg[1], seg[2], fp, cells))
             per_seg = np.diff(seg[1])
+            seg_d = VT.segment_values(plan, W, l, seg, seg_tags, k0, chips, masked) if vt.valued and not conv else None
         if zcache is None or dense.any():
             if conv:  # im2col + one GEMM over the fixed-shape block
                 Z = CV.conv_product(Y, t, b)
@@ -243,20 +257,30 @@ def _run_block(plan: Plan, x, chips, inputs, events_out, zcache=None, zstore=Non
                 ck = int(chips[r0])
                 if masked.get(l, (None,))[0] != ck:
                     Wm = W.copy()
-                    Wm.reshape(-1)[seg[2][seg[1][q]:seg[1][q + 1]]] = 0.0
+                    e0, e1 = seg[1][q], seg[1][q + 1]
+                    Wm.reshape(-1)[seg[2][e0:e1]] = 0.0 if seg_d is None else W.reshape(-1)[seg[2][e0:e1]] - seg_d[e0:e1]
                     masked[l] = (ck, Wm)
                 Zm = Y @ masked[l][1].T
                 Zm += b
                 Zv[r0:r1] = Zm[rows][r0:r1]
-            K.stuck_synapses_shared(Zv, Yv, W, seg[0], seg[1], seg[2], skip)
+            if seg_d is None:
+                K.stuck_synapses_shared(Zv, Yv, W, seg[0], seg[1], seg[2], skip)
+            else:
+                KV.valued_synapses_shared(Zv, Yv, W, seg[0], seg[1], seg[2], skip, seg_d)
         else:
             syn = None
+            n_vs = k_syn = 0  # synapse specs folded so far, the first one's index
             for k, s, key, layers in active:
                 if s.site == "synapse" and l in layers:
                     ptr, cells = _events(s, key, l, n_syn, chips, inputs)
                     record(k, l, np.diff(ptr))
                     dense |= np.diff(ptr) > 0
-                    syn = (ptr, cells) if syn is None else E.union_events(syn[0], syn[1], ptr, cells)
+                    n_vs += 1
+                    k_syn = k if n_vs == 1 else k_syn
+                    if vt.valued:  # tagged merge: the later spec decides a cell's value
+                        syn = VT.add_synapse_events(vt, syn, ptr, cells, k, k_syn)
+                    else:
+                        syn = (ptr, cells) if syn is None else E.union_events(syn[0], syn[1], ptr, cells)
             if dead is not None:
                 tp, npt, nl, ni = plan.core_data
                 m = plan.mapping
@@ -269,17 +293,22 @@ def _run_block(plan: Plan, x, chips, inputs, events_out, zcache=None, zstore=Non
                 else:
                     K.dead_core_tiles(Zv, Yv, W, dead[0], dead[1], tp, m.tile_layer, m.tile_r0, m.tile_r1,
                                       m.tile_c0, m.tile_c1, l)
-                    if syn is not None:
+                    if syn is not None and vt.valued:
+                        VT.apply_row_values(plan, Zv, Yv, W, l, syn, n_vs, k_syn, chips, inputs, dead)
+                    elif syn is not None:
                         p = m.profile
                         K.stuck_synapses_live_cores(Zv, Yv, W, syn[0], syn[1], dead[0], dead[1],
                                                     plan.tile_grids[l - 1], p.crossbar_rows, p.crossbar_cols)
             elif syn is not None:
-                if not conv:
-                    K.stuck_synapses(Zv, Yv, W, syn[0], syn[1])
-                elif t.replicated:
-                    KC.conv_stuck_synapses_replicated(Zv, Yv, t.Wm, t.idx, syn[0], syn[1])
+                if conv:
+                    stuck_fn = KC.conv_stuck_synapses_replicated if t.replicated else KC.conv_stuck_synapses
+                    stuck_fn(Zv, Yv, t.Wm, t.idx, syn[0], syn[1])
+                elif vt.valued:
+                    VT.apply_row_values(plan, Zv, Yv, W, l, syn, n_vs, k_syn, chips, inputs, None)
                 else:
-                    KC.conv_stuck_synapses(Zv, Yv, t.Wm, t.idx, syn[0], syn[1])
+                    K.stuck_synapses(Zv, Yv, W, syn[0], syn[1])
+        if plan.hooks is not None:
+            plan.hooks.layer_output(l, Zv, Yv, chips, inputs)
         pristine = was_light & ~dense if ycache is not None else None  # z_l exactly clean
         if pristine is not None and pristine.any():
             fresh = np.flatnonzero(~pristine)
@@ -400,8 +429,8 @@ def _ranges(total: int, chunk_rows: int | None, threads: int):
 
 
 def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk_rows: int | None = None,
-             progress=None, labels=None, precision: str = DEFAULT_PRECISION, first_chip: int = 0, mode=None,
-             **spiking) -> SimResult:
+             progress=None, labels=None, precision: str = DEFAULT_PRECISION, first_chip: int = 0, devices=None,
+             age=None, _hooks=None, mode=None, **spiking) -> SimResult:
     """Run ``n_chips`` faulty chip instances on inputs ``x``.
 
     Parameters
@@ -436,6 +465,13 @@ def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk
         Index of the first chip instance: ``simulate(..., n_chips=m, first_chip=c)``
         gives exactly chips ``c..c+m-1`` of a larger run with the same seed
         (streamed runs simulate chunks of chips this way, see :mod:`neurosim.sim.stream`).
+    devices : None, True, dict or DeviceModel
+        Device non-idealities (:mod:`neurosim.chip.devices`): None = ideal
+        devices (default); True = the mapping's profile ``[device]`` table.
+        Δ is then measured against the intended chip (ideal devices, with
+        ADC/DAC); see :mod:`neurosim.sim.devices`.
+    age : seconds or a duration like "1y"
+        Deployment age for conductance drift (needs ``devices`` with drift).
     mode, **spiking : None, "rate" or "spiking"; spiking options
         Networks with spiking neurons (or ``mode="spiking"``) run in spiking
         mode, :func:`neurosim.sim.spiking.simulate_spiking` (``ticks``,
@@ -453,6 +489,12 @@ def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk
         return routed
     n_chips = _check_int("n_chips", n_chips)
     first_chip = _check_int("first_chip", first_chip, lo=0)
+    from .devices import route_devices  # devices=/age=: chip by chip with device effects (None: ideal devices)
+    routed = route_devices(simulate, target, x, faults, n_chips, seed, devices, age, threads=threads,
+                           chunk_rows=chunk_rows, progress=progress, labels=labels, precision=precision,
+                           first_chip=first_chip)
+    if routed is not None:
+        return routed
     if chunk_rows is not None:
         chunk_rows = _check_int("chunk_rows", chunk_rows)
     net0 = simulation_network(target)
@@ -462,20 +504,24 @@ def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk
     if B == 0:
         raise ConfigError("'x' must hold at least one input row. Got 0.")
     plan, entropy = make_plan(target, faults, seed, B, precision)
+    if _hooks is not None:
+        plan = dataclasses.replace(plan, hooks=_hooks)
     dt = plan.dtype
     x = x.astype(dt, copy=False)
     S, L = len(plan.specs), plan.net.n_layers
     clean_plan = plan.clean()
+    if _hooks is not None:
+        clean_plan = dataclasses.replace(clean_plan, hooks=_hooks.without_noise())
     total = n_chips * B
     from .._resources import check_memory, simulate_bytes
 
     check_memory(simulate_bytes(plan.net.sizes, B, n_chips, S), f"simulate() of {n_chips} chips x {B} inputs",
                  "use fewer chips, or neurosim.sim.stream.simulate_stream to process the chips in chunks")
     r0 = first_chip * B  # global index of this call's first row
-    any_fault = any(s.rate > 0.0 for _, s, _, _ in plan.specs)
+    any_fault = any(s.rate > 0.0 for _, s, _, _ in plan.specs) or (_hooks is not None and _hooks.noise)
     events = np.zeros((n_chips, S, L + 1), dtype=np.int64)
     cache_bytes = 2 * B * sum(plan.net.sizes[1:]) * dt.itemsize
-    use_cache = any_fault and cache_bytes <= CLEAN_CACHE_BYTES
+    use_cache = (any_fault or plan.values.saturated) and cache_bytes <= CLEAN_CACHE_BYTES
     zcache = [np.empty((B, n), dtype=dt) for n in plan.net.sizes[1:]] if use_cache else None
     ycache = [np.empty((B, n), dtype=dt) for n in plan.net.sizes[1:]] if use_cache else None
     clean = np.empty((B, plan.net.n_out), dtype=dt)
@@ -486,6 +532,9 @@ def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk
     with single_threaded_blas():
         list(thread_map(threads, clean_task, _ranges(B, chunk_rows, threads)))
         _check_finite_clean(clean)
+        if plan.values.saturated:
+            plan = dataclasses.replace(plan, sat=saturation_levels(plan.net, x, zcache, ycache=ycache))
+        light_z = (zcache, ycache) if _hooks is None else (None, None)  # devices: no light path
         if not any_fault:  # every row is the clean one: Δ = 0 exactly, no faulty pass
             delta = np.zeros((n_chips, B, plan.net.n_out), dtype=dt)
             if progress is not None:
@@ -495,7 +544,7 @@ def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk
             flat = delta.reshape(total, -1)
 
             def task(b):
-                out, recs = _run_rows(plan, x, b[0], b[1], True, zcache=zcache, ycache=ycache)
+                out, recs = _run_rows(plan, x, b[0], b[1], True, zcache=light_z[0], ycache=light_z[1])
                 return b, out, recs
 
             def consume(item):

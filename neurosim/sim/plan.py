@@ -126,6 +126,12 @@ class Plan:
     specs: tuple
     n_inputs: int
     tables: tuple = ()
+    values: object = None
+    """:class:`neurosim.sim.values.ValueTables` of the specs (fault values), None for the clean pass."""
+    sat: object = None
+    """Saturation level per neuron layer (``saturated`` faults), set after the clean pass."""
+    hooks: object = None
+    """:class:`neurosim.sim.devices.DeviceHooks` (ADC/DAC, read noise) or None."""
 
     @property
     def dtype(self):
@@ -192,7 +198,10 @@ def make_plan(target, faults, seed, n_inputs, precision=DEFAULT_PRECISION):
     core_data = tile_grids = None
     if mapping is not None:
         core_data, tile_grids = _core_tables(mapping)
-    return Plan(net, weights_for(net, dtype), mapping, core_data, tile_grids, resolved, n_inputs, tables), entropy
+    from .values import value_tables
+
+    vt = value_tables(specs, keys, target)
+    return Plan(net, weights_for(net, dtype), mapping, core_data, tile_grids, resolved, n_inputs, tables, vt), entropy
 
 
 def salt(site: str, layer: int) -> int:

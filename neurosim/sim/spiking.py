@@ -13,7 +13,10 @@ Faults (spiking form):
   either; a dead LI/I readout neuron holds 0, a dead relay outputs 0),
   ``saturated`` (fires every tick), ``threshold_scale`` / ``leak_scale``
   (permanent drift of ``v_threshold`` / ``dt / tau``); layer 0 = input axons;
-* synapse ``stuck0``: the cell contributes nothing;
+* synapse ``stuck0``: the cell contributes nothing; a value ``v`` (number,
+  ``scale=S``, ``max``/``min`` with a stated range): the cell carries ``v``
+  instead of ``W_ij``, i.e. ``(v - W_ij)·s_j`` is added to the synaptic input
+  every tick (the rate engine's correction, :mod:`neurosim.sim.values`);
 * router (transient): every spike emitted by a listed layer is lost with
   probability ``rate`` before it reaches the next layer (or the readout);
 * modes as in rate mode, plus ``scope="tick"``: transient draws per
@@ -30,12 +33,14 @@ from ..faults.spec import as_specs
 from ..kernels import apply as K
 from ..kernels import events as E
 from ..kernels import spiking as SK
+from ..kernels import values as KV
 from ..kernels.rng import inv_rate
 from ..spiking.network import check_spiking, delay_of, layer_role, readout, with_delay
 from ..layers.spiking import check_dt, check_ticks
 from ._threads import thread_map
 from .engine import _check_int, _resolve_threads
 from .plan import spec_keys
+from .values import spiking_deltas, spiking_value
 from .spiking_plan import _EMPTY, SpikingSimResult, _Layer, _SPlan, _concat_scaled, _draw, _router_layers, _salt_of, _shared_cells  # noqa: F401
 from .spiking_faults import CoreFaults, check_core_specs, n_sites, route, spiking_fault_sites, split_target, union  # noqa: F401
 
@@ -60,7 +65,7 @@ def _make_plan(net, faults, seed, n_inputs, ticks, dt_s, encoding, mapping=None)
     for k, s in enumerate(specs):
         layers = (_router_layers(s, net, encoding) if s.site == "router" else (0,) if s.site == "core"
                   else s.resolve_layers(net.n_layers))
-        if s.site == "neuron" and s.value != "stuck0":
+        if s.site == "neuron" and not s.fault_value.is_zero:
             # saturation and drift need a firing neuron (drift: not the input axons either)
             bad = {l for l, la in enumerate(net.layers, start=1) if layer_role(la) != "fire"}
             if s.value != "saturated":
@@ -69,6 +74,12 @@ def _make_plan(net, faults, seed, n_inputs, ticks, dt_s, encoding, mapping=None)
                 layers = tuple(v for v in layers if v not in bad)
             elif bad & set(layers):
                 raise ConfigError(f"'{s.to_text()}' cannot apply to layer(s) {sorted(bad & set(layers))} (input axons have no threshold or leak; an LI/I readout does not spike); list other layers.")
+        if s.site == "neuron" and s.fault_value.kind == "number":
+            raise ConfigError(f"'{s.to_text()}': a spiking neuron holds no number (it fires or not); use value=zero "
+                              "(dead), saturated (fires every tick), threshold_scale or leak_scale.")
+        if s.site == "synapse" and spiking_value(s, net, layers) is not None and s.scope == "tick":
+            raise ConfigError(f"'{s.to_text()}': synapse values with scope=tick are not simulated; drop scope=tick "
+                              "(per-inference draws) or use value=zero.")
         resolved.append((k, s, keys[k], layers))
     layers = []
     for l, (la, M, b) in enumerate(zip(net.layers, net.weights, net.biases), start=1):
@@ -130,17 +141,27 @@ class _Faults:
                 if tick:
                     self.tick_varying.add(("neuron" if s.site == "neuron" else "synapse", l))
                 if s.site == "synapse":
-                    self.synapse[l].append((ptr, cells, tick))
+                    self.synapse[l].append((ptr, cells, tick, None, (spiking_value(s, net, (l,)), key)))
                 elif s.value == "threshold_scale":
                     thr[l].append((ptr, cells, s.scale))
                 elif s.value == "leak_scale":
                     leak[l].append((ptr, cells, s.scale))
                 else:
                     self.neuron[l].append((ptr, cells, tick, 1.0 if s.value == "saturated" else 0.0))
+        for l, items in self.synapse.items():  # values or several specs: one merged list, d = w - v (sim.values)
+            per_row = [it for it in items if not it[2]]
+            dense = plan.layers[l - 1].shared is None  # a cell drawn by two specs is corrected once
+            if dense and (len(per_row) > 1 or any(it[4][0] is not None for it in per_row)):
+                ptr, cells, d = spiking_deltas([(p, c, *v) for p, c, _, _, v in per_row], l, plan.layers[l - 1].W,
+                                               chips, inputs)
+                self.synapse[l] = [(ptr, cells, False, d, None)] + [it for it in items if it[2]]
         if dead is not None and dead[1].size:
             self.core = CoreFaults(plan.mapping, *dead)
             for l in range(1, L + 1):
                 self.neuron[l].append(self.core.neurons(l) + (False, 0.0))
+                # valued cells on a dead core: the tile removes them; drop them from the corrections
+                self.synapse[l] = [it if it[3] is None else self.core.live_only(it, l, plan.layers[l - 1].W.shape[1])
+                                   for it in self.synapse[l]]
         self.thr = {l: _concat_scaled(v, nv) for l, v in thr.items()}
         self.leak = {l: _concat_scaled(v, nv) for l, v in leak.items()}
         # saturated before dead: a neuron both dead and saturated stays silent
@@ -153,9 +174,11 @@ class _Faults:
 
 
 def _synapse_faults(lay, Zl, src, items, T, k, core=None, l=0):
-    for ptr, cells, tick in items:
+    for ptr, cells, tick, d, _ in items:
         p, c = _Faults.at(ptr, cells, tick, T, k)
-        if lay.shared is None:
+        if d is not None:  # values: (v - w) y_j per faulty cell, d = w - v (neurosim.sim.values)
+            KV.delta_synapses(Zl, src, lay.W.shape[1], p, c, d)
+        elif lay.shared is None:
             if core is None:
                 K.stuck_synapses(Zl, src, lay.W, p, c)
             else:  # cells on a dead core are removed with their tile

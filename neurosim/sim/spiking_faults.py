@@ -82,6 +82,21 @@ class CoreFaults:
         K.dead_core_tiles(Z, src, W, self.ptr, self.cells, self.tile_ptr, m.tile_layer, m.tile_r0, m.tile_r1,
                           m.tile_c0, m.tile_c1, layer)
 
+    def live_only(self, item, layer, n_in):
+        """A per-row valued-synapse item ``(ptr, cells, tick, d, extra)`` without the cells on the row's dead cores."""
+        ptr, cells, tick, d, extra = item
+        nv = ptr.size - 1
+        p = self.mapping.profile
+        rows = np.repeat(np.arange(nv, dtype=np.int64), np.diff(ptr))
+        i, j = cells // n_in, cells % n_in
+        core = self.grids[layer - 1][i // p.crossbar_cols, j // p.crossbar_rows]
+        n_cores = self.mapping.n_cores
+        dead_keys = np.repeat(np.arange(nv, dtype=np.int64), np.diff(self.ptr)) * n_cores + self.cells
+        keep = ~np.isin(rows * n_cores + core, dead_keys)
+        new_ptr = np.zeros(nv + 1, np.int64)
+        np.cumsum(np.bincount(rows[keep], minlength=nv), out=new_ptr[1:])
+        return new_ptr, np.ascontiguousarray(cells[keep]), tick, np.ascontiguousarray(d[keep]), extra
+
     def stuck_live(self, Z, src, W, ptr, cells, layer):
         p = self.mapping.profile
         K.stuck_synapses_live_cores(Z, src, W, ptr, cells, self.ptr, self.cells, self.grids[layer - 1],

@@ -449,6 +449,9 @@ def replay_engine_faults(target, x, faults, chip: int = 0, seed: int = 0, **kw) 
     from ..sim import permanent_fault_sites, simulate, simulation_network
 
     specs = as_specs(faults)
+    valued = [s.to_text() for s in specs if not s.fault_value.is_zero]
+    if valued:
+        raise ConfigError(f"The Brian2 replay replays stuck-at-0 faults only; remove the value from {', '.join(valued)}.")
     bad = [s.to_text() for s in specs if s.mode != "permanent"]
     if bad:
         raise ConfigError(
