@@ -71,6 +71,26 @@ def _reap(proc):
             pass
 
 
+def _kill9_expect_no_process_left(proc):
+    """kill -9 the sweep's parent; every process of its group must be gone within 5 s."""
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    t0 = time.monotonic()
+    while _group(proc.pid) and time.monotonic() - t0 < 5.0:
+        time.sleep(0.05)
+    left = _group(proc.pid)
+    assert left == [], f"processes still alive 5 s after kill -9 of the parent: {left}"
+
+
+def _resume_and_expect_complete(argv, out, capsys, min_reused):
+    """Re-run the same command: committed points are reused and the 8-point sweep completes."""
+    assert main(argv[:]) == 0
+    info = json.loads(capsys.readouterr().out)
+    info = info.get("result", info)
+    assert info["n_reused"] >= min_reused and info["n_reused"] + info["n_computed"] == 8
+    assert S.load_sweep(out).status == "complete"
+
+
 def test_kill9_of_a_workers_2_sweep_leaves_no_process_and_resumes(tmp_path, capsys):
     out = tmp_path / "w.h5"
     proc, argv = _start_sweep(tmp_path, out, "--workers", "2")
@@ -79,21 +99,11 @@ def test_kill9_of_a_workers_2_sweep_leaves_no_process_and_resumes(tmp_path, caps
         # two workers (and the resource tracker) running, at least one point committed
         assert _wait(lambda: len(_group(proc.pid)) >= 3 and len(list(parts.glob("*/p*.h5"))) >= 1, 180, proc), \
             "the sweep did not start its workers in time"
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        t0 = time.monotonic()
-        while _group(proc.pid) and time.monotonic() - t0 < 5.0:
-            time.sleep(0.05)
-        left = _group(proc.pid)
-        assert left == [], f"processes still alive 5 s after kill -9 of the parent: {left}"
+        _kill9_expect_no_process_left(proc)
     finally:
         _reap(proc)
     # resume with the same command: the committed points are reused, the result is complete
-    assert main(argv[:]) == 0
-    info = json.loads(capsys.readouterr().out)
-    info = info.get("result", info)
-    assert info["n_reused"] >= 1 and info["n_reused"] + info["n_computed"] == 8
-    assert S.load_sweep(out).status == "complete"
+    _resume_and_expect_complete(argv, out, capsys, min_reused=1)
 
 
 @pytest.mark.parametrize("when", ["start-up", "mid-run"])
@@ -109,20 +119,10 @@ def test_kill9_of_a_dask_local_sweep_leaves_no_process_and_resumes(tmp_path, cap
         else:
             started = _wait(lambda: len(_group(proc.pid)) >= 3 and len(list(parts.glob("*/p*.h5"))) >= 1, 240, proc)
         assert started, "the Dask sweep did not start its workers in time"
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        t0 = time.monotonic()
-        while _group(proc.pid) and time.monotonic() - t0 < 5.0:
-            time.sleep(0.05)
-        left = _group(proc.pid)
-        assert left == [], f"processes still alive 5 s after kill -9 of the parent: {left}"
+        _kill9_expect_no_process_left(proc)
     finally:
         _reap(proc)
-    assert main(argv[:]) == 0
-    info = json.loads(capsys.readouterr().out)
-    info = info.get("result", info)
-    assert info["n_reused"] >= (when == "mid-run") and info["n_reused"] + info["n_computed"] == 8
-    assert S.load_sweep(out).status == "complete"
+    _resume_and_expect_complete(argv, out, capsys, min_reused=int(when == "mid-run"))
 
 
 def test_ctrl_c_on_dask_local_prints_one_line_and_stops_every_worker(tmp_path):
