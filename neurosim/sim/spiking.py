@@ -155,6 +155,11 @@ class _Faults:
                 ptr, cells, d = spiking_deltas([(p, c, *v) for p, c, _, _, v in per_row], l, plan.layers[l - 1].W,
                                                chips, inputs)
                 self.synapse[l] = [(ptr, cells, False, d, None)] + [it for it in items if it[2]]
+            elif not dense and len(per_row) > 1:  # conv: stuck-at-0 only; a stored weight drawn twice dies once
+                merged = None
+                for p, c, _, _, _ in per_row:
+                    merged = union(merged, (p, c))
+                self.synapse[l] = [merged + (False, None, None)] + [it for it in items if it[2]]
         if dead is not None and dead[1].size:
             self.core = CoreFaults(plan.mapping, *dead)
             for l in range(1, L + 1):
@@ -173,8 +178,24 @@ class _Faults:
         return SK.tick_slice(ptr, cells, T, k) if tick else (ptr, cells)
 
 
+def _zero_union(items, T, k):
+    """The stuck-at-0 items of a layer at tick ``k``, as one per-row union when a per-tick spec joins others.
+
+    A cell drawn by two stuck-at-0 specs (a permanent one and a per-tick one,
+    or two per-tick ones) is removed once; per-row specs are already merged
+    in :class:`_Faults`.
+    """
+    zero = [it for it in items if it[3] is None]
+    if len(zero) < 2:
+        return items
+    merged = None
+    for ptr, cells, tick, _, _ in zero:
+        merged = union(merged, _Faults.at(ptr, cells, tick, T, k))
+    return [it for it in items if it[3] is not None] + [merged + (False, None, None)]
+
+
 def _synapse_faults(lay, Zl, src, items, T, k, core=None, l=0):
-    for ptr, cells, tick, d, _ in items:
+    for ptr, cells, tick, d, _ in _zero_union(items, T, k):
         p, c = _Faults.at(ptr, cells, tick, T, k)
         if d is not None:  # values: (v - w) y_j per faulty cell, d = w - v (neurosim.sim.values)
             KV.delta_synapses(Zl, src, lay.W.shape[1], p, c, d)
@@ -371,7 +392,8 @@ def _prepare(target, ticks, dt_s, encoding, delay_ticks):
 
 def simulate_spiking(target, x, faults=None, n_chips: int = 1, seed=None, ticks: int = 100, dt_s=1e-3,
                      threads=None, chunk_rows=None, progress=None, labels=None, spike_counts: bool = False,
-                     encoding="current", delay_ticks=None, spike_trains: bool = False) -> SpikingSimResult:
+                     encoding="current", delay_ticks=None, spike_trains: bool = False,
+                     first_chip: int = 0) -> SpikingSimResult:
     """Run ``n_chips`` faulty chip instances of a spiking network for ``ticks`` steps on inputs ``x``.
 
     Parameters as :func:`neurosim.simulate`, plus ``ticks`` (T >= 1), ``dt_s``
@@ -380,7 +402,9 @@ def simulate_spiking(target, x, faults=None, n_chips: int = 1, seed=None, ticks:
     probability ``x`` per tick, the same trains on every chip), ``delay_ticks``
     (override every spiking layer's synaptic delay), ``spike_counts`` (also
     return per-layer spike counts), ``spike_trains`` (also return every
-    spike, bool ``(n_chips, n_inputs, T, n_l)``: small runs only). Outputs: spike counts / T of a firing last
+    spike, bool ``(n_chips, n_inputs, T, n_l)``: small runs only), ``first_chip``
+    (index of the first chip: chips ``c..c+m-1`` of a larger run with the same
+    seed, bit for bit; every draw is keyed by the global chip index). Outputs: spike counts / T of a firing last
     layer, membrane at tick T of an LI / I readout, or the mean current of a
     linear (identity) readout. ``delta`` is faulty minus clean, both on the
     same network and input spike trains.
@@ -388,6 +412,7 @@ def simulate_spiking(target, x, faults=None, n_chips: int = 1, seed=None, ticks:
     net, T, dt = _prepare(target, ticks, dt_s, encoding, delay_ticks)
     mapping = split_target(target)[1]
     n_chips = _check_int("n_chips", n_chips)
+    first_chip = _check_int("first_chip", first_chip, lo=0)
     if chunk_rows is not None:
         chunk_rows = _check_int("chunk_rows", chunk_rows)
     threads = _resolve_threads(threads, sum(W.size for W in net.weights) * 10)
@@ -426,7 +451,7 @@ def simulate_spiking(target, x, faults=None, n_chips: int = 1, seed=None, ticks:
 
     def rows(p, s0, s1, want_events):
         g = np.arange(s0, s1, dtype=np.int64)
-        chips, inputs = g // B, g % B
+        chips, inputs = g // B + (first_chip if want_events else 0), g % B
         res = []
         for b0 in range(0, s1 - s0, SPIKE_BLOCK):
             b1 = min(b0 + SPIKE_BLOCK, s1 - s0)
@@ -466,15 +491,15 @@ def simulate_spiking(target, x, faults=None, n_chips: int = 1, seed=None, ticks:
                 if src is not None:
                     for l in src:
                         dst[l][s0:s1] = src[l]
-            c0 = chips[0]
+            c0 = chips[0] - first_chip
             for kk, slot, cnt in ev:
-                per_chip = np.bincount(chips - c0, weights=cnt)
+                per_chip = np.bincount(chips - chips[0], weights=cnt)
                 events[c0:c0 + per_chip.size, kk, slot] += per_chip.astype(np.int64)
             if progress is not None:
                 progress(s1 - s0)
     delta = out.reshape(n_chips, B, -1) - clean[None]
     counts = events.copy()
-    chips = np.arange(n_chips, dtype=np.int64)
+    chips = np.arange(first_chip, first_chip + n_chips, dtype=np.int64)
     for kk, s, key, layers in plan.specs:
         if s.mode == "transient" or s.rate == 0.0:
             continue
@@ -485,7 +510,7 @@ def simulate_spiking(target, x, faults=None, n_chips: int = 1, seed=None, ticks:
         "mode": "spiking", "ticks": T, "dt_s": dt, "encoding": encoding,
         "delay_ticks": [delay_of(la) for la in net.layers], "readout": plan.readout,
         "faults": [s.to_dict() for _, s, _, _ in plan.specs],
-        "n_chips": n_chips, "n_inputs": B, "seed": entropy, "target": "network" if mapping is None else "mapping",
+        "n_chips": n_chips, **({"first_chip": first_chip} if first_chip else {}), "n_inputs": B, "seed": entropy, "target": "network" if mapping is None else "mapping",
         "profile": None if mapping is None else mapping.profile.name,
         "network": {"name": net.name, "sizes": list(net.sizes), "neurons": list(net.activations)},
     }
