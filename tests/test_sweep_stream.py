@@ -120,14 +120,14 @@ def test_streamed_point_memory_estimate_does_not_grow_with_delta(ctx):
     assert not R.streams(in_memory) and R.sweep_point_bytes(in_memory) > 10 * R.sweep_point_bytes(one)
 
 
-def test_spiking_points_are_not_streamed():
-    """Spiking mode takes no first_chip: its points stay in memory (chunks would repeat chips 0..m-1)."""
+def test_spiking_points_stream_like_rate_points():
+    """Spiking mode takes first_chip too: streamed chunks are distinct chips, the same bits as in memory."""
     net = load_network(ROOT / "examples" / "digits_snn_if.h5")
     x, _ = load_bundled_data(ROOT / "examples" / "digits_snn_if.h5")
     c = S.build_context(net, x[:4], faults=["neuron:permanent"], rates=[0.1], n_chips=3, seed=2,
                         spiking={"ticks": 5})
     one = dataclasses.replace(c, chunk_chips=1)
-    assert not R.streams(one)
+    assert R.streams(one) and not R.streams(c)
     a, b = R.run_point(c, 0), R.run_point(one, 0)
     for name, v in a["summary"].items():
         assert np.array_equal(np.asarray(b["summary"][name]), np.asarray(v), equal_nan=True), name

@@ -268,8 +268,6 @@ def _spiking_options(net, spiking, grid) -> dict:
             raise ConfigError(f"{', '.join(sorted(spiking))} apply to spiking networks; '{net.name}' is a rate network.")
         return {}
     check_spiking(net)
-    if any(p is not None for p in grid.profiles):
-        raise ConfigError("Spiking sweeps run on the spiking network itself; drop --profile (chip mappings are rate mode only so far).")
     unknown = sorted(set(spiking) - {"ticks", "dt_s", "encoding", "delay_ticks"})
     if unknown:
         raise ConfigError(f"Unknown spiking option(s) {', '.join(unknown)}; use ticks, dt_s, encoding, delay_ticks.")

@@ -35,13 +35,9 @@ def _chunk_chips(ctx: SweepContext) -> int:
 def streams(ctx: SweepContext) -> bool:
     """Whether points are run chunk by chunk (more chips than one chunk): Δ is never held whole.
 
-    Rate mode only: spiking mode does not take ``first_chip`` (chunks would repeat chips 0..m-1).
+    Rate and spiking mode alike: ``simulate(..., first_chip=c)`` gives exactly
+    chips ``c..c+m-1`` of the whole point.
     """
-    from ..spiking.network import is_spiking
-
-    t = ctx.targets[0]
-    if getattr(ctx, "spiking", None) or is_spiking(t.qnet if isinstance(t, ChipMapping) else t):
-        return False
     return ctx.n_chips > _chunk_chips(ctx)
 
 
@@ -273,7 +269,8 @@ def run_sweep(ctx: SweepContext, out, net: Network | None = None, labels=None, e
     fields = summary_fields(ctx.n_chips, O, _n_layers(ctx.targets[0]) + 1, len(ctx.levels))
     replaced = existing is not None and not same
     # clean outputs first: a network whose outputs overflow is refused before anything is written
-    cleans = [simulate(t, ctx.x, [], n_chips=1, seed=0, threads=1).clean for t in ctx.targets]
+    cleans = [simulate(t, ctx.x, [], n_chips=1, seed=0, threads=1, **getattr(ctx, "spiking", {})).clean
+              for t in ctx.targets]
     with _lock(parts.root, out) as root_created:
         parts.dir.mkdir(parents=True, exist_ok=True)
         for stale in list(parts.dir.glob("*.tmp")) + list(parent.glob(f".{out.name}.*.tmp")):
