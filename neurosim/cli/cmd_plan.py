@@ -71,6 +71,15 @@ def add_parser(sub):
                    help="a fraction F in [0, 1) of permanent faults is shared by the replicas of a deployment (same "
                         "wafer/lot): R comes from the shared-fault model and the verdict from a common-cause "
                         "verification; the marginal fault rate per site is unchanged")
+    p.add_argument("--route", choices=["both", "simulation"], default="both",
+                   help="routes to q: 'both' (default: simulation and the paper's bounds) or 'simulation' (skip the "
+                        "bound route; needed for a spiking network that was not converted from an ANN)")
+    p.add_argument("--ann", metavar="ANN.h5", default=None,
+                   help="spiking MODEL: the ANN it was converted from, whose bounds (plus the 1/T quantisation term) "
+                        "form the bound route (default: the path 'neurosim convert' stored in MODEL)")
+    from .spiking_args import add_spiking_args
+
+    add_spiking_args(p)
     p.add_argument("--threads", type=int, default=None, help="worker threads (results do not depend on it)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0); same seed, same plan")
     add_progress(p)
@@ -150,9 +159,10 @@ def run(args):
     _validate(args)
     out = check_output_dir(args.output)
     net, saved = load_model(args.model)
-    from ..plan.build import check_rate_network
+    from .spiking_args import spiking_kwargs
 
-    check_rate_network(net)
+    skw = spiking_kwargs(args, net)
+    ann = _plan_ann(args, net) if skw else None
     x, labels = load_inputs(args, net)
     if saved is not None:
         from .common import _check_profile_vs_mapping
@@ -173,7 +183,8 @@ def run(args):
                               threads=args.threads, progress=factory, model_info=model_info(args.model, net),
                               input_source=str(source), rule=args.rule, failure=args.failure, voter=args.voter,
                               verify_to_delta=args.verify_to_delta, verify_budget=args.verify_budget,
-                              shared_draws=args.shared_draws, chips_per_draw=args.chips_per_draw)
+                              shared_draws=args.shared_draws, chips_per_draw=args.chips_per_draw,
+                              spiking=skw or None, ann=ann, route=args.route)
     except InfeasiblePlan as exc:
         print(f"neurosim plan: {exc}", file=sys.stderr)
         print("verdict: infeasible (no plan written; exit status 3)")
@@ -185,6 +196,22 @@ def run(args):
         _print_plan(doc, out)
         _print_verdict(doc)
     return int(doc["verdict_detail"]["exit_code"])
+
+
+def _plan_ann(args, snn):
+    """The source ANN of a spiking MODEL for the bound route (``neurosim compare``'s lookup), or None with
+    ``--route simulation``; without one the bound route is refused in one line naming the fix."""
+    if args.route == "simulation":
+        return None
+    from ..plan.spiking import NO_ANN
+    from .cmd_compare import _source_ann
+
+    try:
+        return _source_ann(args, snn)
+    except ConfigError:
+        if args.ann is not None:
+            raise
+        raise ConfigError(NO_ANN.format(name=snn.name)) from None
 
 
 def _print_verdict(doc):
@@ -206,11 +233,20 @@ def _print_plan(doc, out):
           f"{per['cores_used']} cores, {per['synapses']:,} synapses")
     print(f"faults: {', '.join(doc['fault_texts'])}; failure: {t['criterion']}; target P(voted output fails) <= "
           f"{t['delta']:g}; confidence {conf}; seed {doc['seed']}")
+    sp = doc.get("spiking")
+    if sp:
+        print(f"spiking mode: T = {sp['ticks']} ticks of {sp['dt_s']:g} s, {sp['encoding']} input, synaptic delays "
+              f"{sp['delay_ticks_per_layer']}, readout {sp['readout']}; the median votes on the readouts")
     pi = sim["per_input"]
     print(f"q by simulation ({sim['n_chips']} chips x {sim['n_inputs']} inputs): {sim['q']:.4g} pooled "
           f"({conf} upper {sim['q_upper']:.4g}; chip-clustered {sim['q_upper_clustered']:.4g}); per input median "
           f"{pi['q_median']:.3g}, max {pi['q_max']:.3g} (input #{pi['argmax']}); largest per output and direction "
           f"{pi['q_component_max']:.3g}")
+    qa = (bnd.get("ann") or {}).get("quantisation")
+    if qa:
+        print(f"bound route on the source ANN {bnd['ann']['network']}: threshold eps - eps_q - m(x), eps_q = "
+              f"{qa['eps_q']:.3g} (nominal 1/T term at T = {qa['ticks']}), m(x) = |clean SNN - ANN| up to "
+              f"{qa['clean_max_abs']:.3g}; {qa['inputs_without_margin']} input(s) without margin")
     if not bnd["available"]:
         print(f"q by the bound route: not available ({bnd['reason']})")
     else:

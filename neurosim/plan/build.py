@@ -17,6 +17,7 @@ from .deliver import ACCEPT_FILE, acceptance_rule, replica_file
 from .shared import DEPLOYMENT_RULE, shared_model
 from .verdict import decide, r_spread
 from .voter import parse_voter
+from .spiking import NO_ANN, check_route, spiking_bound_route, spiking_options, spiking_record
 from ..analysis.stats import clustered_interval
 from .routes import SimModels, bound_route, estimate_copy_failures, simulation_route
 from .verify import verification_size, verify_replicas
@@ -78,20 +79,12 @@ def plan_models(models: SimModels, rule: str) -> dict:
             "copywise_point": models.copywise_point}
 
 
-def check_rate_network(net):
-    """Refuse a spiking network with one line: a plan's ``R`` rests on the rate-mode bounds (gradients, Prop. 3)."""
-    if not net.is_rate:
-        raise ConfigError(f"neurosim plan needs a rate network; {net.name!r} has spiking neurons (the plan's bounds "
-                          "are rate-mode): plan the ANN it was converted from (e.g. examples/digits_mlp.h5), then "
-                          "check the spiking deployment with 'neurosim simulate MODEL --profile P --fault ...'.")
-
-
 def build_plan(mapping: ChipMapping, x, specs, eps=None, delta: float = 1e-3, confidence: float = 0.95,
                chips: int = DEFAULT_CHIPS, groups=None, common_cause=None, seed: int = 0, labels=None, threads=None,
                progress=None, model_info: dict | None = None, input_source: str = "",
                rule: str = "componentwise", max_R: int = MAX_R, failure=None, voter=None,
                verify_to_delta: bool = False, verify_budget: int = VERIFY_BUDGET, shared_draws: int = 40,
-               chips_per_draw: int = 25) -> PlanBuild:
+               chips_per_draw: int = 25, spiking=None, ann=None, route: str = "both") -> PlanBuild:
     """Derive ``R`` (both routes, and the shared-fault model), verify it by simulation, decide the verdict.
 
     Parameters
@@ -131,6 +124,15 @@ def build_plan(mapping: ChipMapping, x, specs, eps=None, delta: float = 1e-3, co
     progress : callable or None
         ``progress(phase_name, total_rows)`` -> a callable taking row increments
         (or None), called once per phase.
+    spiking : dict or None
+        Spiking networks: ``ticks``, ``dt_s``, ``encoding``, ``delay_ticks``
+        for every simulation (recorded in plan.json ``spiking``; :mod:`.spiking`).
+    ann : Network, ChipMapping or None
+        Spiking networks: the ANN the network was converted from; the bound
+        route uses its bounds with the 1/T quantisation term (:mod:`.spiking`).
+    route : {"both", "simulation"}
+        ``"simulation"`` skips the bound route (a spiking network without a
+        source ANN needs it).
     """
     from ..sim import simulate
 
@@ -152,7 +154,10 @@ def build_plan(mapping: ChipMapping, x, specs, eps=None, delta: float = 1e-3, co
     if not isinstance(mapping, ChipMapping):
         raise ConfigError(f"'mapping' must be a ChipMapping (neurosim.map_network(net, profile)). Got {type(mapping).__name__}.")
     net = mapping.qnet
-    check_rate_network(net)
+    skw = spiking_options(net, spiking)
+    route = check_route(route)
+    if skw and route == "both" and ann is None:
+        raise ConfigError(NO_ANN.format(name=net.name))
     x = net.check_inputs(x)
     B = x.shape[0]
     if labels is not None:
@@ -160,7 +165,7 @@ def build_plan(mapping: ChipMapping, x, specs, eps=None, delta: float = 1e-3, co
         if labels.shape[0] != B:
             raise ConfigError(f"'labels' must have one entry per input ({B}). Got {labels.shape[0]}.")
     crit.check_network(net.n_out, labels)
-    clean = simulate(mapping, x, [], n_chips=1, seed=0).clean
+    clean = simulate(mapping, x, [], n_chips=1, seed=0, **skw).clean
     eps_x = crit.surrogate_eps(clean, labels)
     e_arg = float(crit.value) if crit.kind == "linf" else eps_x
     # the voter fails on its own with probability v: the replicas must meet (delta - v) / (1 - v)
@@ -174,7 +179,7 @@ def build_plan(mapping: ChipMapping, x, specs, eps=None, delta: float = 1e-3, co
 
     # phase 1: per-copy failures -> R (independent faults)
     est = estimate_copy_failures(mapping, x, specs, chips, e_arg, seed, threads, bar("estimate q", chips * B),
-                                 criterion=crit, labels=labels)
+                                 criterion=crit, labels=labels, sim_kw=skw)
     try:
         sim = simulation_route(est.fail, est.k_comp, confidence, d_rep, rule, max_R)
     except ConfigError as exc:
@@ -187,9 +192,16 @@ def build_plan(mapping: ChipMapping, x, specs, eps=None, delta: float = 1e-3, co
         sim["per_copy_flips"] = _ci_short(clustered_interval(est.flip, confidence))
     sim["R_spread"] = r_spread(est.fail.sum(axis=0), est.k_comp, chips, confidence, d_rep, rule, seed=seed)
     # bound route + Algorithm 1
-    bnd = bound_route(net, x, specs, e_arg, d_rep, rule, max_R, mapping=mapping)
-    alg1 = (algorithm1_certification(net, x, specs, float(crit.value), d_rep, bound=bnd) if crit.kind == "linf" else
-            {"available": False, "reason": "Algorithm 1 certifies a ||Δ||_∞ threshold; run with --failure linf:EPS"})
+    ann_info = None
+    if route == "simulation":
+        why = "not run: --route simulation (the plan rests on the simulation route)"
+        bnd, alg1 = {"available": False, "reason": why}, {"available": False, "reason": why}
+    elif skw:  # a converted spiking network: the ANN's bounds with the 1/T quantisation term
+        bnd, alg1, ann_info = spiking_bound_route(mapping, ann, x, specs, e_arg, clean, d_rep, rule, max_R, skw, crit)
+    else:
+        bnd = bound_route(net, x, specs, e_arg, d_rep, rule, max_R, mapping=mapping)
+        alg1 = (algorithm1_certification(net, x, specs, float(crit.value), d_rep, bound=bnd) if crit.kind == "linf" else
+                {"available": False, "reason": "Algorithm 1 certifies a ||Δ||_∞ threshold; run with --failure linf:EPS"})
     q_bound, q_bound_comp = bnd.pop("_q", None), bnd.pop("_q_comp", None)
     for k in ("_mean", "_std", "_model"):
         bnd.pop(k, None)
@@ -198,7 +210,8 @@ def build_plan(mapping: ChipMapping, x, specs, eps=None, delta: float = 1e-3, co
     R, tail = R_ind, tail_ind
     if F:
         sh = shared_model(mapping, x, specs, F, e_arg, seed, d_rep, confidence, shared_draws, chips_per_draw,
-                          threads=threads, progress=bar(f"shared model F={F:g}", shared_draws * chips_per_draw * B))
+                          threads=threads, progress=bar(f"shared model F={F:g}", shared_draws * chips_per_draw * B),
+                          sim_kw=skw)
         sh.pop("_k_any"), sh.pop("_k_comp")
         if sh["R"] is None:
             infeasible = (f"under the shared-fault model (F = {F:g}) no R <= {sh['stopped_at'] or sh['max_R']} meets "
@@ -210,7 +223,7 @@ def build_plan(mapping: ChipMapping, x, specs, eps=None, delta: float = 1e-3, co
     # phase 2: verification at R (independent, and under common cause)
     G = verification_size(R, groups)
     vm = plan_models(models, rule)
-    vkw = dict(criterion=crit, voter=vot)
+    vkw = dict(criterion=crit, voter=vot, sim_kw=skw)
     ver = verify_replicas(mapping, x, specs, R, G, e_arg, seed, confidence, None, vm, tail_ind if R == R_ind else
                           models.get(rule, True).mean(R), labels, threads, bar("verify", G * R * B), **vkw)
     ver_cc = None
@@ -279,6 +292,7 @@ def build_plan(mapping: ChipMapping, x, specs, eps=None, delta: float = 1e-3, co
                    "aggregation": AGGREGATION, "voter": vot.to_dict(), "common_cause": F,
                    "population": ("P(median fails) averaged over the evaluation inputs (uniform) and over chip fault "
                                   "draws; independent replicas unless stated")},
+        "spiking": spiking_record(net, skw, route, ann_info) if skw else None,
         "seed": int(seed),
         "seed_derivation": ("simulate() call i of phase P uses SeedSequence(seed, spawn_key=(P, i)).generate_state(1, "
                             "uint32)[0]; P = 1 estimate q, 2 verification, 3 common-cause verification, 5 shared-fault model; "

@@ -105,6 +105,13 @@ def check_plan(plan_dir, rerun: bool = True, model=None, threads=None, progress=
     per, tot = doc["mapping"]["per_replica"], doc["mapping"]["totals"]
     ok_tot = (tot.get("chips") == per.get("chips_used", -1) * R and tot.get("cores") == per.get("cores_used", -1) * R
               and tot.get("synapses") == per.get("synapses", -1) * R and per.get("cores_used") == mapping.n_cores)
+    if doc.get("spiking") is not None:
+        from .spiking import check_delays
+
+        why = check_delays(doc, mapping.network)
+        record("spiking", why is None, f"spiking options T = {doc['spiking']['ticks']}, dt = {doc['spiking']['dt_s']:g} s, "
+               f"{doc['spiking']['encoding']} input, delays {doc['spiking']['delay_ticks_per_layer']} fit the stored "
+               "network" if why is None else why)
     record("totals", ok_tot, f"totals = per-replica x R = {R}" if ok_tot else "mapping totals are not per-replica x R")
     # R and tails from the stored evidence
     tgt = doc["target"]
@@ -180,6 +187,7 @@ def _check_verification(doc, arrays, mapping, models, rule, rerun, threads, prog
     from .build import plan_models
     from .criteria import parse_failure
     from .verify import verify_replicas
+    from .spiking import sim_kwargs
     from .voter import parse_voter
     from ..faults.spec import FaultSpec
 
@@ -209,7 +217,8 @@ def _check_verification(doc, arrays, mapping, models, rule, rerun, threads, prog
         new = verify_replicas(mapping, x, specs, stored["R"], stored["groups"], e_arg, doc["seed"],
                               tgt["confidence"], F, plan_models(models, rule), stored["predicted_tail"],
                               arrays.get("inputs/labels"), threads, bar, chips_per_call=stored["chips_per_call"],
-                              criterion=crit, voter=parse_voter(tgt.get("voter", {}).get("text")))
+                              criterion=crit, voter=parse_voter(tgt.get("voter", {}).get("text")),
+                              sim_kw=sim_kwargs(doc))
         same = list(new["seeds"]) == list(stored["seeds"]) and np.array_equal(new["_fail"], stored_fail)
         k_new, k_old, n = new["median_failures"]["k"], stored["median_failures"]["k"], new["median_failures"]["n"]
         out[name] = {"k": k_new, "n": n, "stored_k": k_old, "identical": bool(same), "consistent": new.get("consistent")}

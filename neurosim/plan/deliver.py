@@ -135,7 +135,9 @@ def check_acceptance(plan_dir: Path, lp, record) -> None:
         xv, cv = f["inputs"][()], f["clean"][()]
         kmax, crit = int(f.attrs["max_failed"]), str(f.attrs["criterion"])
     same_x = np.array_equal(xv, lp.arrays["inputs/x"])
-    clean = simulate(lp.mapping, xv, [], n_chips=1, seed=0).clean
+    from .spiking import sim_kwargs
+
+    clean = simulate(lp.mapping, xv, [], n_chips=1, seed=0, **sim_kwargs(doc)).clean
     ok = same_x and np.array_equal(clean, cv) and crit == doc["target"]["criterion"]
     record("acceptance vectors", ok, "the vectors' clean outputs reproduce bit for bit on the stored mapping" if ok else
            "the acceptance vectors do not reproduce on the stored mapping (inputs, clean outputs or criterion differ)")

@@ -315,6 +315,10 @@ def validate_schema(doc) -> list:
                 ok = False
         if not ok:
             problems.append(f"field '{path}' must be {what}; got {v!r}"[:200])
+    if doc.get("spiking") is not None:
+        from .spiking import problems as spiking_problems
+
+        problems += spiking_problems(doc["spiking"])
     if not problems:
         from ..faults.spec import FaultSpec
 

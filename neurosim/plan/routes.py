@@ -52,13 +52,14 @@ class CopyFailures:
 
 
 def estimate_copy_failures(target, x, specs, n_chips: int, eps, seed: int, threads=None,
-                           progress=None, criterion=None, labels=None) -> CopyFailures:
+                           progress=None, criterion=None, labels=None, sim_kw=None) -> CopyFailures:
     """Simulate ``n_chips`` independent copies on every input and record failures (phase 1).
 
     ``eps`` is a scalar or one surrogate threshold per input
     (:meth:`~neurosim.plan.criteria.Criterion.surrogate_eps`); ``fail`` and
     ``k_comp`` use it. With ``criterion`` the copies' failures under it are
-    kept in ``crit``.
+    kept in ``crit``. ``sim_kw``: spiking-mode options passed to every
+    ``simulate`` call (``ticks``, ``dt_s``, ``encoding``, ``delay_ticks``).
     """
     from ..sim import simulate
 
@@ -79,7 +80,8 @@ def estimate_copy_failures(target, x, specs, n_chips: int, eps, seed: int, threa
         c1 = min(n_chips, c0 + cpc)
         s = derive_seed(seed, PHASE_ESTIMATE, call)
         seeds.append(s)
-        res = simulate(target, x, list(specs), n_chips=c1 - c0, seed=s, threads=threads, progress=progress)
+        res = simulate(target, x, list(specs), n_chips=c1 - c0, seed=s, threads=threads, progress=progress,
+                       **(sim_kw or {}))
         d = res.delta
         fail[c0:c1] = np.any(np.abs(d) > e, axis=2)
         k_comp[..., 0] += np.count_nonzero(d > e, axis=0)

@@ -63,7 +63,8 @@ def shared_tail(R: int, k_any, k_comp, m: int) -> np.ndarray:
 
 
 def shared_model(target, x, specs, F: float, eps, seed: int, delta: float, confidence: float = 0.95,
-                 draws: int = 40, chips_per_draw: int = 25, max_R: int = 201, threads=None, progress=None) -> dict:
+                 draws: int = 40, chips_per_draw: int = 25, max_R: int = 201, threads=None, progress=None,
+                 sim_kw=None) -> dict:
     """Simulate ``draws`` shared fault draws x ``chips_per_draw`` chips; return ``R`` under common cause (module doc).
 
     Seeds: call ``i`` uses ``derive_seed(seed, 5, i)``. Returns a JSON-ready dict
@@ -88,7 +89,8 @@ def shared_model(target, x, specs, F: float, eps, seed: int, delta: float, confi
         d1 = min(D, d0 + per_call)
         s = derive_seed(seed, PHASE_SHARED, call)
         seeds.append(s)
-        res = simulate(target, x, sim_specs, n_chips=(d1 - d0) * m, seed=s, threads=threads, progress=progress)
+        res = simulate(target, x, sim_specs, n_chips=(d1 - d0) * m, seed=s, threads=threads, progress=progress,
+                       **(sim_kw or {}))
         dl = res.delta.reshape(d1 - d0, m, B, O)
         k_any[d0:d1] = np.count_nonzero(np.any(np.abs(dl) > e, axis=3), axis=1)
         k_comp[d0:d1, ..., 0] = np.count_nonzero(dl > e, axis=1)

@@ -55,7 +55,8 @@ def _r_list(R: int) -> list:
 
 def verify_replicas(target, x, specs, R: int, groups: int, eps, seed: int, confidence: float = 0.95,
                     common_cause=None, models: dict | None = None, predicted_tail=None, labels=None,
-                    threads=None, progress=None, chips_per_call=None, criterion=None, voter=None) -> dict:
+                    threads=None, progress=None, chips_per_call=None, criterion=None, voter=None,
+                    sim_kw=None) -> dict:
     """Simulate ``groups × R`` chips, take the component-wise median of each group, compare with predictions.
 
     Chip ``c`` of a ``simulate()`` call belongs to group ``c // R`` of that call
@@ -119,7 +120,8 @@ def verify_replicas(target, x, specs, R: int, groups: int, eps, seed: int, confi
         g1 = min(G, g0 + gpc)
         s = derive_seed(seed, phase, call)
         seeds.append(s)
-        res = simulate(target, x, sim_specs, n_chips=(g1 - g0) * R, seed=s, threads=threads, progress=progress)
+        res = simulate(target, x, sim_specs, n_chips=(g1 - g0) * R, seed=s, threads=threads, progress=progress,
+                       **(sim_kw or {}))
         clean = res.clean
         y = res.faulty.reshape(g1 - g0, R, B, O)
         copy_fail[g0:g1] = criterion.fails(y, clean, labels)

@@ -144,12 +144,62 @@ def convert(net, x, ticks: int = 100, neuron: str = "IF", percentile: float = 99
     if net.layers[-1].activation != "identity":
         raise ConfigError("The last layer must be linear for conversion (logits).")
     snn = Network.from_layers(layers, net.input_shape, name or f"{net.name}-snn-{neuron}")
-    # nominal bound: one spike per hidden neuron, propagated through |W_L| ... |W_{l+1}| (dense equivalents)
-    Ms = [np.abs(M) for M in net.weights]
-    bound, P = 0.0, np.eye(net.n_out)
-    for l in range(net.n_layers - 1, 0, -1):
-        P = P @ Ms[l]
-        if net.layers[l - 1].activation == "relu":
-            bound += scales[l - 1] * float(np.max(P.sum(axis=1))) / T
     return Conversion(network=snn, source=net, ticks=T, dt_s=dt, scales=np.array(scales), percentile=percentile,
-                      error_bound=float(bound))
+                      error_bound=nominal_error_bound(net, scales, T))
+
+
+def nominal_error_bound(source: Network, scales, ticks: int) -> float:
+    """The module docstring's nominal readout error ``(1/T) Σ_l λ_l ‖|W_L| ... |W_{l+1}|‖_∞`` over ReLU layers.
+
+    One spike per hidden neuron of ReLU layer ``l`` (``λ_l / T`` in activity),
+    propagated through the absolute dense-equivalent weights of the ANN
+    ``source`` above it; ``scales[l - 1] = λ_l``.
+    """
+    Ms = [np.abs(M) for M in source.weights]
+    bound, P = 0.0, np.eye(source.n_out)
+    for l in range(source.n_layers - 1, 0, -1):
+        P = P @ Ms[l]
+        if source.layers[l - 1].activation == "relu":
+            bound += float(scales[l - 1]) * float(np.max(P.sum(axis=1))) / ticks
+    return float(bound)
+
+
+def quantisation_term(source: Network, snn: Network, ticks: int, dt_s: float) -> dict:
+    """The nominal 1/T term of a converted ``snn`` run for ``ticks`` steps of ``dt_s`` against its ANN ``source``.
+
+    Each firing layer's scale is read back from the spiking network: an IF
+    neuron integrates ``dt r I`` per tick (LIF: ``dt / tau r I`` below
+    threshold, the conversion's ``r = tau``), so it rate-codes activities up
+    to ``λ_l = v_threshold / (dt r)`` (``v_threshold tau / (dt r)``), the
+    largest over the layer's neurons. Returns ``{"eps_q", "scales", ...}``
+    with :func:`nominal_error_bound` as ``eps_q``. Refused (one line) when
+    ``snn`` is not a conversion of ``source``: other sizes, a firing layer
+    that is not IF/LIF with reset by subtraction, or a ReLU layer not mapped
+    onto a firing one.
+    """
+    from ..spiking.network import layer_role
+
+    T, dt = check_ticks(ticks), check_dt(dt_s)
+    if not isinstance(source, Network) or not source.is_rate or source.sizes != snn.sizes:
+        raise ConfigError(f"The ANN must be the rate network the spiking one was converted from (same sizes {snn.sizes}). "
+                          f"Got {getattr(source, 'sizes', type(source).__name__)}.")
+    scales = []
+    for k, (a, b) in enumerate(zip(source.layers, snn.layers), start=1):
+        role = layer_role(b)
+        if a.activation == "relu":
+            n = b.neuron
+            if role != "fire" or n.kind not in ("IF", "LIF") or n.reset != "subtract":
+                raise ConfigError(f"Layer {k} of {snn.name!r} ({b.neuron.kind}) is not an IF/LIF layer with reset by "
+                                  "subtraction converted from ReLU: the 1/T conversion term does not apply; plan it "
+                                  "with --route simulation.")
+            p = n.compile(snn.sizes[k], dt)
+            per_tick = dt * p["r"] if n.kind == "IF" else p["a_mem"] * p["r"]
+            scales.append(float(np.max(p["v_th"] / per_tick)))
+        else:
+            scales.append(1.0)
+    eps_q = nominal_error_bound(source, scales, T)
+    return {"eps_q": eps_q, "scales": scales, "ticks": T, "dt_s": dt,
+            "formula": "eps_q = (1/T) sum_l lambda_l || |W_L| ... |W_{l+1}| ||_inf over ReLU layers (one spike per "
+                       "hidden neuron; neurosim.spiking.convert), lambda_l = v_threshold / (per-tick gain dt r)",
+            "note": "nominal, not a theorem: it holds for activations below lambda_l and a one-spike count error per "
+                    "layer (clipped activations and the one-tick lag of each layer add to it)"}
