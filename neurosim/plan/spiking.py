@@ -75,7 +75,7 @@ def spiking_record(net, skw: dict, route: str, ann_info: dict | None) -> dict:
     return {"ticks": int(skw["ticks"]), "dt_s": float(skw["dt_s"]), "encoding": skw["encoding"],
             "delay_ticks": None if "delay_ticks" not in skw else int(skw["delay_ticks"]),
             "delay_ticks_per_layer": [int(delay_of(la)) for la in eff.layers], "readout": readout(eff),
-            "route": route, "ann": ann_info,
+            "route": route, "ann": None if ann_info is None else {k: ann_info[k] for k in ("network", "sizes")},
             "note": ("every simulation of the plan runs the spiking engine with these options; a copy's output is its "
                      "readout (spike counts / T, or the LI membrane at tick T), the voter takes the component-wise "
                      "median of the R readouts")}

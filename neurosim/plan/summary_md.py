@@ -23,6 +23,10 @@ def render_plan_md(doc: dict) -> str:
           f"- Target: P(the voted output fails) <= {t['delta']:g}, averaged over the {doc['inputs']['n_inputs']} "
           f"evaluation inputs ({doc['inputs']['source']}); confidence {conf}.",
           f"- Aggregation: {t['aggregation']} of R replicas; voter: {t['voter']['text']} ({t['voter']['model']}).", ""]
+    sp = doc.get("spiking")
+    if sp:  # the chips run a spiking network: the run settings are part of the plan
+        L[-1:-1] = [f"- Spiking mode: T = {sp['ticks']} ticks of {sp['dt_s']:g} s, {sp['encoding']} input, synaptic "
+                    f"delays {sp['delay_ticks_per_layer']}; each replica's output is its readout ({sp['readout']})."]
     L += ["## Faults assumed", ""]
     L += [f"- `{f}` per chip" for f in doc["fault_texts"]]
     if cc:
