@@ -87,19 +87,17 @@ def test_cli_convert_simulate_sweep_compare(tmp_path, capsys):
     assert not (tmp_path / "bad.h5").exists()
 
 
-def test_plan_refuses_a_spiking_network_in_one_line_naming_the_workaround(tmp_path, capsys):
-    out = tmp_path / "plan"
-    code = main(["plan", "examples/digits_snn_if.h5", "--profile", "rram", "--failure", "flip", "--delta", "1e-3",
-                 "--fault", "neuron:permanent:1e-3", "-o", str(out)])
-    err = capsys.readouterr().err.strip()
-    assert code == 2 and not out.exists()
-    assert len(err.splitlines()) == 1 and "Traceback" not in err
-    assert "rate network" in err and "digits_mlp.h5" in err and "neurosim simulate" in err
-    with pytest.raises(ns.ConfigError, match="rate network"):
-        from neurosim.plan import build_plan
+def test_plan_library_refuses_the_bound_route_without_an_ann():
+    """build_plan on a spiking mapping: the bound route needs the source ANN; the refusal names --route simulation."""
+    from neurosim.plan import build_plan
 
-        build_plan(ns.map_network(ns.load_network("examples/digits_snn_if.h5"), "rram"), np.zeros((2, 64)),
-                   [ns.FaultSpec("neuron", "permanent", 1e-3)], failure="flip")
+    m = ns.map_network(ns.load_network("examples/digits_snn_if.h5"), "rram")
+    with pytest.raises(ns.ConfigError, match="--route simulation") as e:
+        build_plan(m, np.zeros((2, 64)), [ns.FaultSpec("neuron", "permanent", 1e-3)], failure="flip",
+                   spiking={"ticks": 10})
+    assert "\n" not in str(e.value)
+    with pytest.raises(ns.ConfigError, match="route"):
+        build_plan(m, np.zeros((2, 64)), [ns.FaultSpec("neuron", "permanent", 1e-3)], failure="flip", route="bounds")
 
 
 def test_simulate_cli_runs_core_faults_on_a_mapped_spiking_network(capsys):
