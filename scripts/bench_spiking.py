@@ -79,6 +79,54 @@ def linearity(rounds, nv=64, n_in=256, n_out=512):
     return lin, slope, slope_total, (nv, n_in, n_out)
 
 
+def crossover(rounds, nv=256, n_in=400, n_out=400):
+    """Event-driven accumulation vs a dense per-tick BLAS product on one block (SPIKE_BLOCK rows), by spike density.
+
+    Dense: the block's rows gathered into a fixed-shape buffer, ``buf @ WT + b``
+    (single-threaded BLAS, as the rate engine runs it). Interleaved rounds;
+    returns per density the best and median times and their ratio event/dense.
+    """
+    from threadpoolctl import threadpool_limits
+
+    from neurosim.kernels import spiking as SK
+
+    WT = np.random.default_rng(2).normal(size=(n_in, n_out))
+    bvec, out = np.zeros(n_out), np.empty((nv, n_out))
+    rows = np.arange(nv, dtype=np.int64)
+    buf = np.zeros((nv, n_in))
+    pts = []
+    with threadpool_limits(1):
+        for dens in (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0):
+            Sx = (np.random.default_rng(3).random((nv, n_in)) < dens).astype(float)
+            SK.synaptic_current(Sx, WT, bvec, out, rows)
+            te, td = [], []
+            for _ in range(max(7, 3 * rounds)):
+                t0 = time.perf_counter()
+                for _ in range(10):
+                    SK.synaptic_current(Sx, WT, bvec, out, rows)
+                te.append((time.perf_counter() - t0) / 10)
+                t0 = time.perf_counter()
+                for _ in range(10):
+                    buf[:] = Sx[rows]
+                    np.matmul(buf, WT, out=out)
+                    out += bvec
+                td.append((time.perf_counter() - t0) / 10)
+            pts.append({"density": dens, "event_best_s": min(te), "event_median_s": statistics.median(te),
+                        "dense_best_s": min(td), "dense_median_s": statistics.median(td),
+                        "ratio_best": min(te) / min(td), "ratio_median": statistics.median(te) / statistics.median(td)})
+    return pts, (nv, n_in, n_out)
+
+
+def _print_crossover(pts, shape):
+    nv, n_in, n_out = shape
+    print(f"synaptic accumulation, one block of {nv} rows, {n_in} -> {n_out}: event-driven vs dense BLAS (1 thread)")
+    for p in pts:
+        print(f"  density {100 * p['density']:5.1f} %: event {p['event_best_s'] * 1e6:8.1f} us  dense "
+              f"{p['dense_best_s'] * 1e6:8.1f} us  event/dense best {p['ratio_best']:.2f}  median {p['ratio_median']:.2f}")
+    above = [p["density"] for p in pts if p["ratio_best"] > 1.0]
+    print("dense is faster from density " + (f"{100 * above[0]:g} %" if above else "- (never in this scan)"))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", default="100,400,400,10")
@@ -94,7 +142,16 @@ def main(argv=None):
     ap.add_argument("--brian2-dir", default=None, help="cpp_standalone project directory (default: a fixed temp dir)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--only-linearity", action="store_true", help="only the spike-count scaling of the kernel")
+    ap.add_argument("--only-crossover", action="store_true",
+                    help="only the event-driven vs dense-BLAS accumulation by spike density (docs/spiking.md)")
     a = ap.parse_args(argv)
+    if a.only_crossover:
+        pts, shape = crossover(a.rounds)
+        if a.json:
+            print(json.dumps({"crossover": pts, "shape": shape}, indent=1))
+        else:
+            _print_crossover(pts, shape)
+        return
     if a.only_linearity:
         lin, slope, slope_total, shape = linearity(a.rounds)
         _print_linearity(lin, slope, slope_total, shape)
