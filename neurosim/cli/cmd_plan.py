@@ -2,6 +2,8 @@
 
     neurosim plan MODEL --profile P --fault SPEC... --eps E --delta D [--confidence C]
                   [--chips N] [--groups G] [--common-cause F] [--seed S] [--json] -o PLAN_DIR
+    neurosim plan SNN.h5 --profile P --ticks T [--dt S] [--encoding E] [--delay-ticks D]
+                  [--route both|simulation] [--ann ANN.h5] ...   (spiking networks: docs/plan-format.md)
     neurosim plan --check PLAN_DIR [MODEL] [--no-rerun] [--json]
 """
 from __future__ import annotations

@@ -30,10 +30,8 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..faults.spec import as_specs
-from ..kernels import apply as K
 from ..kernels import events as E
 from ..kernels import spiking as SK
-from ..kernels import values as KV
 from ..kernels.rng import inv_rate
 from ..spiking.network import check_spiking, delay_of, layer_role, readout, with_delay
 from ..layers.spiking import check_dt, check_ticks
@@ -42,7 +40,8 @@ from .engine import _check_int, _resolve_threads
 from .plan import spec_keys
 from .values import spiking_deltas, spiking_value
 from .spiking_plan import _EMPTY, SpikingSimResult, _Layer, _SPlan, _concat_scaled, _draw, _router_layers, _salt_of, _shared_cells  # noqa: F401
-from .spiking_faults import CoreFaults, check_core_specs, n_sites, route, spiking_fault_sites, split_target, union  # noqa: F401
+from .spiking_faults import (CoreFaults, _synapse_faults, check_core_specs, n_sites, route, spiking_fault_sites,  # noqa: F401
+                             split_target, union)
 
 SPIKE_BLOCK = 256
 ENCODINGS = ("current", "rate")
@@ -176,38 +175,6 @@ class _Faults:
     @staticmethod
     def at(ptr, cells, tick, T, k):
         return SK.tick_slice(ptr, cells, T, k) if tick else (ptr, cells)
-
-
-def _zero_union(items, T, k):
-    """The stuck-at-0 items of a layer at tick ``k``, as one per-row union when a per-tick spec joins others.
-
-    A cell drawn by two stuck-at-0 specs (a permanent one and a per-tick one,
-    or two per-tick ones) is removed once; per-row specs are already merged
-    in :class:`_Faults`.
-    """
-    zero = [it for it in items if it[3] is None]
-    if len(zero) < 2:
-        return items
-    merged = None
-    for ptr, cells, tick, _, _ in zero:
-        merged = union(merged, _Faults.at(ptr, cells, tick, T, k))
-    return [it for it in items if it[3] is not None] + [merged + (False, None, None)]
-
-
-def _synapse_faults(lay, Zl, src, items, T, k, core=None, l=0):
-    for ptr, cells, tick, d, _ in _zero_union(items, T, k):
-        p, c = _Faults.at(ptr, cells, tick, T, k)
-        if d is not None:  # values: (v - w) y_j per faulty cell, d = w - v (neurosim.sim.values)
-            KV.delta_synapses(Zl, src, lay.W.shape[1], p, c, d)
-        elif lay.shared is None:
-            if core is None:
-                K.stuck_synapses(Zl, src, lay.W, p, c)
-            else:  # cells on a dead core are removed with their tile
-                core.stuck_live(Zl, src, lay.W, p, c, l)
-        else:
-            SK.stuck_shared(Zl, src, lay.W, p, c, *lay.shared)
-    if core is not None:
-        core.remove_tiles(Zl, src, lay.W, l)
 
 
 def _run_block(plan: _SPlan, x, chips, inputs, events_out, want_counts, want_trains=False, clean_ref=None,

@@ -1,4 +1,4 @@
-"""Spiking mode on chip mappings: core faults, fault-site listing, and ``simulate()``'s dispatch.
+"""Spiking mode on chip mappings: core faults, synapse-fault application, fault-site listing, ``simulate()``'s dispatch.
 
 Core faults (DESIGN.md "Semantics": every neuron and synapse placed on the
 core is stuck at 0) in spiking form: the core's neurons are dead (never fire,
@@ -19,6 +19,8 @@ from ..errors import ConfigError
 from ..faults.spec import as_specs
 from ..kernels import apply as K
 from ..kernels import events as E
+from ..kernels import spiking as SK
+from ..kernels import values as KV
 from .plan import DEFAULT_PRECISION, _core_tables
 
 
@@ -184,3 +186,40 @@ def route(target, x, faults, mode, spiking_kw, precision=DEFAULT_PRECISION, **kw
         raise ConfigError(f"Fault(s) {', '.join(bad)} exist in spiking mode only (router, saturated, drift, scope=tick); "
                           "use them on a spiking network.")
     return None
+
+
+def _at(ptr, cells, tick, T, k):
+    """A fault item's events at tick ``k`` (per-tick items sliced, per-row items as they are)."""
+    return SK.tick_slice(ptr, cells, T, k) if tick else (ptr, cells)
+
+
+def _zero_union(items, T, k):
+    """The stuck-at-0 items of a layer at tick ``k``, as one per-row union when a per-tick spec joins others.
+
+    A cell drawn by two stuck-at-0 specs (a permanent one and a per-tick one,
+    or two per-tick ones) is removed once; per-row specs are already merged
+    in :class:`_Faults`.
+    """
+    zero = [it for it in items if it[3] is None]
+    if len(zero) < 2:
+        return items
+    merged = None
+    for ptr, cells, tick, _, _ in zero:
+        merged = union(merged, _at(ptr, cells, tick, T, k))
+    return [it for it in items if it[3] is not None] + [merged + (False, None, None)]
+
+
+def _synapse_faults(lay, Zl, src, items, T, k, core=None, l=0):
+    for ptr, cells, tick, d, _ in _zero_union(items, T, k):
+        p, c = _at(ptr, cells, tick, T, k)
+        if d is not None:  # values: (v - w) y_j per faulty cell, d = w - v (neurosim.sim.values)
+            KV.delta_synapses(Zl, src, lay.W.shape[1], p, c, d)
+        elif lay.shared is None:
+            if core is None:
+                K.stuck_synapses(Zl, src, lay.W, p, c)
+            else:  # cells on a dead core are removed with their tile
+                core.stuck_live(Zl, src, lay.W, p, c, l)
+        else:
+            SK.stuck_shared(Zl, src, lay.W, p, c, *lay.shared)
+    if core is not None:
+        core.remove_tiles(Zl, src, lay.W, l)
