@@ -10,9 +10,8 @@ import pytest
 from scipy import stats as sps
 
 from neurosim.errors import ConfigError
+from neurosim.analysis.distribution import _concordant_pairs_blocked, _concordant_pairs_kendall
 from neurosim.analysis.stats import (
-    _concordant_pairs_blocked,
-    _concordant_pairs_kendall,
     clopper_pearson,
     dkw_epsilon,
     dkw_sample_size,
