@@ -131,3 +131,9 @@ def test_spiking_net_without_ann_needs_route_simulation(plan_dir, tmp_path, caps
     # the simulation route does not depend on the bound route: same R, same evidence as the full plan
     assert doc["replicas"]["R"] == ref["replicas"]["R"] and doc["q"]["simulation"] == ref["q"]["simulation"]
     assert main(["plan", "--check", str(tmp_path / "yes")]) == 0
+    capsys.readouterr()
+    # --ann on a rate network: one line, nothing written
+    assert main(["plan", str(ANN), *ARGS[:2], "--fault", "neuron:permanent:0.01", "--eps", "2", "--delta", "0.05",
+                 "--ann", str(ANN), "-o", str(tmp_path / "rate")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--ann" in err and not (tmp_path / "rate").exists()

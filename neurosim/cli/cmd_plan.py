@@ -164,6 +164,9 @@ def run(args):
     from .spiking_args import spiking_kwargs
 
     skw = spiking_kwargs(args, net)
+    if args.ann is not None and not skw:
+        raise ConfigError(f"--ann applies to spiking networks; '{net.name}' is a rate network (its own bounds are the "
+                          "plan's bound route): drop --ann.")
     ann = _plan_ann(args, net) if skw else None
     x, labels = load_inputs(args, net)
     if saved is not None:

@@ -158,6 +158,9 @@ def build_plan(mapping: ChipMapping, x, specs, eps=None, delta: float = 1e-3, co
     route = check_route(route)
     if skw and route == "both" and ann is None:
         raise ConfigError(NO_ANN.format(name=net.name))
+    if ann is not None and not skw:
+        raise ConfigError(f"'ann' (the source ANN of a spiking network) applies to spiking networks; {net.name!r} is a "
+                          "rate network, whose own bounds the plan uses: drop it.")
     x = net.check_inputs(x)
     B = x.shape[0]
     if labels is not None:
