@@ -45,20 +45,13 @@ def check_route(route) -> str:
 
 def spiking_options(net, spiking) -> dict:
     """Validated spiking options of a plan (``{}`` for a rate network; options on a rate network refused)."""
-    from ..layers.spiking import check_dt, check_ticks
     from ..sim.spiking import ENCODINGS
-    from ..spiking.network import check_spiking, is_spiking
+    from ..spiking.network import check_run_options
 
-    spiking = dict(spiking or {})
-    if not is_spiking(net):
-        if spiking:
-            raise ConfigError(f"{', '.join(sorted(spiking))} apply to spiking networks; {net.name!r} is a rate network.")
+    spiking = check_run_options(net, spiking)
+    if not spiking:
         return {}
-    check_spiking(net)
-    unknown = sorted(set(spiking) - {"ticks", "dt_s", "encoding", "delay_ticks"})
-    if unknown:
-        raise ConfigError(f"Unknown spiking option(s) {', '.join(unknown)}; use ticks, dt_s, encoding, delay_ticks.")
-    out = {"ticks": check_ticks(spiking.get("ticks", 100)), "dt_s": check_dt(spiking.get("dt_s", 1e-3)),
+    out = {"ticks": spiking["ticks"], "dt_s": spiking.get("dt_s", 1e-3),
            "encoding": spiking.get("encoding") or "current"}
     if out["encoding"] not in ENCODINGS:
         raise ConfigError(f"'encoding' must be one of {', '.join(ENCODINGS)}. Got {out['encoding']!r}.")

@@ -75,6 +75,34 @@ def check_spiking(net) -> Network:
     return net
 
 
+#: The spiking options a sweep or a plan passes on to ``simulate``.
+RUN_OPTIONS = ("ticks", "dt_s", "encoding", "delay_ticks")
+
+
+def check_run_options(net, spiking) -> dict:
+    """Validated spiking run options for ``net``: ``{}`` for a rate network (options on one refused).
+
+    ``ticks`` is checked (default 100) and ``dt_s`` when given; ``encoding`` and
+    ``delay_ticks`` are passed through for ``simulate`` to check. Shared by
+    sweeps and plans (one place for these checks).
+    """
+    from ..layers.spiking import check_dt, check_ticks
+
+    spiking = dict(spiking or {})
+    if not is_spiking(net):
+        if spiking:
+            raise ConfigError(f"{', '.join(sorted(spiking))} apply to spiking networks; {net.name!r} is a rate network.")
+        return {}
+    check_spiking(net)
+    unknown = sorted(set(spiking) - set(RUN_OPTIONS))
+    if unknown:
+        raise ConfigError(f"Unknown spiking option(s) {', '.join(unknown)}; use {', '.join(RUN_OPTIONS)}.")
+    spiking["ticks"] = check_ticks(spiking.get("ticks", 100))
+    if "dt_s" in spiking:
+        spiking["dt_s"] = check_dt(spiking["dt_s"])
+    return spiking
+
+
 def readout(net) -> str:
     """Readout of the last layer: "counts", "membrane" or "current" (see the module docstring)."""
     return {"fire": "counts", "integrate": "membrane", "relay": "current"}[layer_role(net.layers[-1])]

@@ -250,28 +250,12 @@ def build_context(net: Network, x, profiles=(None,), faults=(), rates=(), n_chip
             raise ConfigError(
                 f"Fault '{spec_key(s)}' needs a chip mapping: give --profile (core faults are not defined on the bare network)."
             )
-    spiking = _spiking_options(net, spiking, grid)
+    from ..spiking.network import check_run_options
+
+    spiking = check_run_options(net, spiking)  # T and dt in the sweep config; {} for rate networks
     targets = tuple(net if p is None else map_network(net, p, max_chips=max_chips, x_sample=x) for p in grid.profiles)
     return SweepContext(grid=grid, targets=targets, x=x, n_chips=int(n_chips), seed=int(seed),
                         raw_samples=None if raw_samples is None else int(raw_samples), max_chips=max_chips,
                         confidence=float(confidence), spiking=spiking)
 
 
-def _spiking_options(net, spiking, grid) -> dict:
-    """Validated spiking options (T and dt in the sweep config); {} for rate networks."""
-    from ..layers.spiking import check_dt, check_ticks
-    from ..spiking.network import check_spiking, is_spiking
-
-    spiking = dict(spiking or {})
-    if not is_spiking(net):
-        if spiking:
-            raise ConfigError(f"{', '.join(sorted(spiking))} apply to spiking networks; '{net.name}' is a rate network.")
-        return {}
-    check_spiking(net)
-    unknown = sorted(set(spiking) - {"ticks", "dt_s", "encoding", "delay_ticks"})
-    if unknown:
-        raise ConfigError(f"Unknown spiking option(s) {', '.join(unknown)}; use ticks, dt_s, encoding, delay_ticks.")
-    spiking["ticks"] = check_ticks(spiking.get("ticks", 100))
-    if "dt_s" in spiking:
-        spiking["dt_s"] = check_dt(spiking["dt_s"])
-    return spiking
