@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from pathlib import Path
 
 import h5py
@@ -22,8 +21,8 @@ from neurosim import simulate
 from neurosim import sweep as S
 from neurosim.io import load_bundled_data, load_network
 from neurosim.sweep import run as R
-from neurosim.sweep.executors import SerialExecutor
 from neurosim.sweep.grid import point_seed, with_rate
+from sweep_util import InterruptAfter, digest
 
 ROOT = Path(__file__).resolve().parents[1]
 SNN = ROOT / "examples" / "digits_snn_if.h5"
@@ -37,10 +36,6 @@ def ctx():
     x, _ = load_bundled_data(SNN)
     return S.build_context(net, x[:5], profiles=("loihi", "truenorth"), faults=FAULTS, rates=[0.05, 0.4], n_chips=5,
                            seed=3, spiking=SPIKING)
-
-
-def _digest(p):
-    return hashlib.sha256(Path(p).read_bytes()).hexdigest()
 
 
 def test_spiking_sweep_points_equal_direct_simulate(ctx, tmp_path):
@@ -63,21 +58,14 @@ def test_spiking_sweep_points_equal_direct_simulate(ctx, tmp_path):
 
 
 def test_spiking_sweep_resumes_to_the_uninterrupted_file(ctx, tmp_path):
-    class Boom(SerialExecutor):
-        def run(self, fn, ctx, indices, on_rows=None):
-            for k, item in enumerate(super().run(fn, ctx, indices, on_rows)):
-                if k == 3:
-                    raise KeyboardInterrupt
-                yield item
-
     ref, out = tmp_path / "ref.h5", tmp_path / "out.h5"
     S.run_sweep(ctx, ref, progress=False)
     with pytest.raises(KeyboardInterrupt):
-        S.run_sweep(ctx, out, executor=Boom(), progress=False)
+        S.run_sweep(ctx, out, executor=InterruptAfter(3), progress=False)
     assert S.load_sweep(out).status == "partial"
     o = S.run_sweep(ctx, out, progress=False)
     assert o.n_reused == 3 and o.n_computed == ctx.grid.n_points - 3
-    assert _digest(out) != "" and S.load_sweep(out).status == "complete"
+    assert digest(out) != "" and S.load_sweep(out).status == "complete"
     a, b = S.load_sweep(out), S.load_sweep(ref)
     for k in a.summary:
         assert np.array_equal(a.summary[k], b.summary[k], equal_nan=a.summary[k].dtype.kind == "f"), k
@@ -92,4 +80,4 @@ def test_streamed_spiking_points_equal_in_memory_byte_for_byte(ctx, tmp_path):
         c = dataclasses.replace(ctx, chunk_chips=k)
         assert R.streams(c)
         S.run_sweep(c, tmp_path / f"chunk{k}.h5", progress=False)
-        assert _digest(tmp_path / f"chunk{k}.h5") == _digest(tmp_path / "mem.h5"), k
+        assert digest(tmp_path / f"chunk{k}.h5") == digest(tmp_path / "mem.h5"), k

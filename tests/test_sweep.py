@@ -4,7 +4,6 @@ The kill test runs ``neurosim sweep`` in a subprocess, SIGKILLs it once a few
 points are on disk, resumes with the same command and compares the result with
 an uninterrupted run, dataset by dataset and attribute by attribute.
 """
-import hashlib
 import json
 import os
 import signal
@@ -24,6 +23,7 @@ from neurosim.errors import ConfigError, FileFormatError
 from neurosim.io import load_bundled_data
 from neurosim import sweep as S
 from neurosim.sweep.executors import DaskExecutor, ProcessExecutor, SerialExecutor, make_executor
+from sweep_util import InterruptAfter, digest
 
 ROOT = Path(__file__).resolve().parents[1]
 DIGITS = ROOT / "examples" / "digits_mlp.h5"
@@ -64,10 +64,6 @@ def assert_same_file(a, b):
                 assert np.array_equal(va, vb, equal_nan=True), f"dataset {name} differs"
             else:
                 assert np.array_equal(va, vb), f"dataset {name} differs"
-
-
-def digest(path):
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 @pytest.fixture(scope="module")
@@ -256,16 +252,9 @@ def test_broken_part_file_is_recomputed(digits, tmp_path):
     ref = tmp_path / "ref.h5"
     S.run_sweep(ctx, ref, progress=False)
 
-    class Boom(SerialExecutor):
-        def run(self, fn, ctx, indices, on_rows=None):
-            for k, item in enumerate(super().run(fn, ctx, indices, on_rows)):
-                if k == 3:
-                    raise KeyboardInterrupt
-                yield item
-
     out = tmp_path / "out.h5"
     with pytest.raises(KeyboardInterrupt):
-        S.run_sweep(ctx, out, executor=Boom(), progress=False)
+        S.run_sweep(ctx, out, executor=InterruptAfter(3), progress=False)
     d = S.load_sweep(out)
     assert d.status == "partial" and d.complete.sum() == 3
     parts = sorted(Path(str(out) + ".parts").glob("*/p*.h5"))
@@ -335,17 +324,10 @@ def test_interrupted_forced_run_keeps_old_results(digits, tmp_path):
     before = digest(out)
     new = small_ctx(digits, seed=99)
 
-    class Boom(SerialExecutor):
-        def run(self, fn, ctx, indices, on_rows=None):
-            for k, item in enumerate(super().run(fn, ctx, indices, on_rows)):
-                if k == 2:
-                    raise KeyboardInterrupt
-                yield item
-
     with pytest.raises(ConfigError, match="different configuration"):
         S.run_sweep(new, out, progress=False)
     with pytest.raises(KeyboardInterrupt):
-        S.run_sweep(new, out, force=True, executor=Boom(), progress=False)
+        S.run_sweep(new, out, force=True, executor=InterruptAfter(2), progress=False)
     assert digest(out) == before  # the old, complete sweep is untouched
     o = S.run_sweep(new, out, force=True, progress=False)
     assert o.n_reused == 2 and o.replaced_previous
@@ -450,16 +432,9 @@ def test_report_writes_pngs_and_summary(tmp_path, capsys):
 def test_report_on_partial_sweep_and_bad_input(digits, tmp_path, capsys):
     ctx = small_ctx(digits)
 
-    class Boom(SerialExecutor):
-        def run(self, fn, ctx, indices, on_rows=None):
-            for k, item in enumerate(super().run(fn, ctx, indices, on_rows)):
-                if k == 2:
-                    raise KeyboardInterrupt
-                yield item
-
     out = tmp_path / "p.h5"
     with pytest.raises(KeyboardInterrupt):
-        S.run_sweep(ctx, out, executor=Boom(), progress=False)
+        S.run_sweep(ctx, out, executor=InterruptAfter(2), progress=False)
     assert main(["report", str(out), "-o", str(tmp_path / "rep")]) == 0
     assert "Partial sweep" in (tmp_path / "rep" / "summary.md").read_text()
     capsys.readouterr()

@@ -9,7 +9,6 @@ collect budget, that quantiles equal ``np.quantile``, and that no simulate
 call of a streamed point covers more than one chunk.
 """
 import dataclasses
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ from neurosim import sweep as S
 from neurosim.io import load_bundled_data, load_network
 from neurosim.sweep import run as R
 from neurosim.sweep import stream as ST
+from sweep_util import digest
 
 ROOT = Path(__file__).resolve().parents[1]
 DIGITS = ROOT / "examples" / "digits_mlp.h5"
@@ -32,24 +32,20 @@ def ctx():
                            rates=[1e-2, 2e-1], n_chips=7, seed=11, raw_samples=25)
 
 
-def _digest(p):
-    return hashlib.sha256(Path(p).read_bytes()).hexdigest()
-
-
 def test_streamed_sweep_file_equals_the_in_memory_one_byte_for_byte(ctx, tmp_path):
     assert not R.streams(ctx)  # 7 chips fit one default chunk: the in-memory reference
     S.run_sweep(ctx, tmp_path / "mem.h5", progress=False)
-    ref = _digest(tmp_path / "mem.h5")
+    ref = digest(tmp_path / "mem.h5")
     for k in (1, 3, 6):
         c = dataclasses.replace(ctx, chunk_chips=k)
         assert R.streams(c)
         S.run_sweep(c, tmp_path / f"chunk{k}.h5", progress=False)
-        assert _digest(tmp_path / f"chunk{k}.h5") == ref, k
+        assert digest(tmp_path / f"chunk{k}.h5") == ref, k
     c = dataclasses.replace(ctx, chunk_chips=2)
     S.run_sweep(c, tmp_path / "proc.h5", executor=S.ProcessExecutor(2), progress=False)
-    assert _digest(tmp_path / "proc.h5") == ref
+    assert digest(tmp_path / "proc.h5") == ref
     S.run_sweep(c, tmp_path / "threads.h5", executor=S.SerialExecutor(threads=1, pipeline=False), progress=False)
-    assert _digest(tmp_path / "threads.h5") == ref
+    assert digest(tmp_path / "threads.h5") == ref
 
 
 def test_streamed_point_equals_in_memory_summary_exactly(ctx, monkeypatch):
