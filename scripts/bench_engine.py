@@ -12,7 +12,9 @@ baseline measured in the same rounds (the faster of multi- and single-threaded
 BLAS, one batched product per layer, at the same precision). A neurosim run
 with one chip includes its own clean pass (Δ needs it).
 
-``--only CASE`` keeps the cases whose name contains ``CASE`` (the clean
+``--clock cpu`` times process CPU time instead of wall time (summed over
+threads: with ``--threads 1`` it is the work done, unaffected by time the
+process waits for a core on a loaded machine). ``--only CASE`` keeps the cases whose name contains ``CASE`` (the clean
 baselines always run). ``--baseline-src DIR`` compares against a second
 checkout (e.g. the main branch): each side runs in its own worker process
 importing its own ``neurosim`` (``DIR`` for B, this script's checkout for A),
@@ -95,7 +97,8 @@ def digest(result) -> str:
 class Runner:
     """Runs named cases in this process; ``run(name)`` -> (seconds, digest or None)."""
 
-    def __init__(self, n_inputs, threads):
+    def __init__(self, n_inputs, threads, clock="wall"):
+        self.clock = time.perf_counter if clock == "wall" else time.process_time
         from threadpoolctl import threadpool_limits
 
         import neurosim as ns
@@ -125,19 +128,19 @@ class Runner:
         return "ok"
 
     def run(self, name):
-        t = time.perf_counter()
+        t = self.clock()
         out = self.fns[name]()
-        dt = time.perf_counter() - t
+        dt = self.clock() - t
         return dt, (digest(out) if hasattr(out, "delta") else None)
 
 
 class Remote:
     """A :class:`Runner` in a worker process whose ``neurosim`` comes from ``src`` (JSON lines over pipes)."""
 
-    def __init__(self, src, n_inputs, threads):
+    def __init__(self, src, n_inputs, threads, clock):
         env_path = str(Path(src).resolve())
         code = (f"import sys; sys.path.insert(0, {env_path!r}); sys.path.insert(0, {str(Path(__file__).parent)!r}); "
-                f"import bench_engine as b; b.worker({n_inputs}, {threads!r})")
+                f"import bench_engine as b; b.worker({n_inputs}, {threads!r}, {clock!r})")
         self.p = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   text=True, cwd="/")
         self.origin = self.call("origin")
@@ -161,11 +164,11 @@ class Remote:
         self.p.wait()
 
 
-def worker(n_inputs, threads):
+def worker(n_inputs, threads, clock):
     """Worker loop of :class:`Remote`: one JSON request per stdin line, one JSON answer per stdout line."""
     import neurosim
 
-    r = Runner(n_inputs, threads)
+    r = Runner(n_inputs, threads, clock)
     for line in sys.stdin:
         method, *args = json.loads(line)
         out = neurosim.__file__ if method == "origin" else getattr(r, method)(*args)
@@ -215,17 +218,20 @@ def main(argv=None):
     ap.add_argument("--widths", default="256,1024,4096", help="widths of the no-fault check ('' to skip)")
     ap.add_argument("--only", default=None, help="run only the cases whose name contains this text")
     ap.add_argument("--baseline-src", default=None, help="checkout to compare against (A/B, bit identity checked)")
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                    help="cpu: process CPU time (all threads; with --threads 1 it hides time lost to other load)")
     args = ap.parse_args(argv)
     precisions = ["float64", "float32"] if args.precision == "both" else [args.precision]
     B = args.inputs
     if args.baseline_src:
-        sides = [Remote(Path(__file__).resolve().parent.parent, B, args.threads),
-                 Remote(args.baseline_src, B, args.threads)]
+        sides = [Remote(Path(__file__).resolve().parent.parent, B, args.threads, args.clock),
+                 Remote(args.baseline_src, B, args.threads, args.clock)]
         print("A:", sides[0].origin, " B:", sides[1].origin)
     else:
-        sides = [Runner(B, args.threads)]
+        sides = [Runner(B, args.threads, args.clock)]
     cases = [c for c in CASES if args.only is None or args.only in c[0]]
-    print(f"network (784, 500, 100, 10), {B} inputs, threads={args.threads or 'auto'}, {args.rounds} interleaved "
+    print(f"network (784, 500, 100, 10), {B} inputs, threads={args.threads or 'auto'}, {args.clock} clock, "
+          f"{args.rounds} interleaved "
           "rounds; ratios = neurosim inferences/s over clean inferences/s (same rounds)")
     for prec in precisions if cases else []:
         for s in sides:

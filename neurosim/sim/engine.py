@@ -110,6 +110,80 @@ def _activate(name: str, Z):
         activate(name, Z, out=Z)
 
 
+def _bias_activate(name: str, Z, b, Y):
+    """``Z += b`` and ``Y = act(Z)`` (``Y`` may be ``Z``): the bits of ``Z += b; Y[:] = Z; _activate(name, Y)``."""
+    if name == "sigmoid" and Z.dtype == np.float64:
+        A.bias_sigmoid_rows(Z, b, Y)
+        return
+    Z += b
+    if Y is not Z:
+        np.copyto(Y, Z)
+    _activate(name, Y)
+
+
+def _dense_clean(plan: Plan) -> bool:
+    """True if the clean pass of ``plan`` can take the window path (:func:`_clean_window`): dense layers, no hooks."""
+    return plan.hooks is None and not any(t is not None for t in plan.tables)
+
+
+def _clean_window(plan: Plan, Y, zs, ys):
+    """Clean forward of one aligned window of :data:`ROW_BLOCK` inputs; returns the last layer's ``y`` (a view).
+
+    ``Y`` is the ``(ROW_BLOCK, n_in)`` block (input ``i`` at row ``i % ROW_BLOCK``,
+    padding rows zero), ``zs[l]``/``ys[l]`` the ``(ROW_BLOCK, n_l)`` arrays that
+    receive ``z_l`` and ``y_l`` — the window's rows of the clean caches, or a
+    task's scratch (``ys`` may be ``zs``: activations in place). Every product
+    is the same single-threaded BLAS call on the same shape and rows as in
+    :func:`_run_block` (written in place with ``out=``), so the bits are those
+    of the general path; only the copies, the fault bookkeeping and a separate
+    bias pass are gone.
+    """
+    Wt, acts = plan.weights, plan.net.activations
+    for l in range(plan.net.n_layers):
+        Z = np.matmul(Y, Wt.W[l].T, out=zs[l])
+        _bias_activate(acts[l], Z, Wt.b[l], ys[l])
+        Y = ys[l]
+    return Y
+
+
+def _clean_rows(plan: Plan, x, start: int, stop: int, zstore=None, ystore=None):
+    """Clean outputs of inputs ``start..stop`` by windows (:func:`_clean_window`).
+
+    ``zstore``/``ystore`` (optional): the clean caches, with rows up to the end
+    of the last window (:func:`_padded`); a window's products are written
+    straight into them. Without them the task's scratch blocks are reused.
+    """
+    B, L, dt = plan.n_inputs, plan.net.n_layers, plan.dtype
+    out = np.empty((stop - start, plan.net.n_out), dtype=dt)
+    sizes = plan.net.sizes[1:]
+    scratch = None if zstore is not None else [np.empty((ROW_BLOCK, n), dtype=dt) for n in sizes]
+    for b0, b1 in _blocks(start, stop, B):
+        i0, i1 = start + b0, start + b1
+        w0 = i0 - i0 % ROW_BLOCK
+        Y = _window_input(x, i0, i1)
+        if zstore is None:
+            y = _clean_window(plan, Y, scratch, scratch)
+        else:
+            y = _clean_window(plan, Y, [z[w0:w0 + ROW_BLOCK] for z in zstore], [y[w0:w0 + ROW_BLOCK] for y in ystore])
+        out[b0:b1] = y[i0 - w0:i1 - w0]
+    return out, []
+
+
+def _window_input(x, i0: int, i1: int):
+    """The ``(ROW_BLOCK, n_in)`` block of inputs ``i0..i1`` (one window): a view of ``x`` if they fill it, else zero-padded."""
+    w0 = i0 - i0 % ROW_BLOCK
+    if i0 == w0 and i1 - i0 == ROW_BLOCK:
+        return x[i0:i1]
+    Y = np.zeros((ROW_BLOCK, x.shape[1]), dtype=x.dtype)
+    Y[i0 - w0:i1 - w0] = x[i0:i1]
+    return Y
+
+
+def _padded(B: int) -> int:
+    """Rows of a clean cache for ``B`` inputs: up to the end of the last :data:`ROW_BLOCK` window."""
+    return -(-B // ROW_BLOCK) * ROW_BLOCK
+
+
 def _shared_synapse_specs(active, l, conv=False):
     """The synapse specs of layer ``l`` if they can be applied once per chip (all permanent, one group), else None.
 
@@ -126,7 +200,7 @@ def _shared_synapse_specs(active, l, conv=False):
 
 
 def _run_block(plan: Plan, x, chips, inputs, events_out, zcache=None, zstore=None, masked=None,
-               ycache=None, ystore=None):
+               ycache=None, ystore=None, cache_row0=0):
     """Faulty forward pass of one block; returns outputs (nv, n_out).
 
     The rows are consecutive inputs of one chip inside one aligned window of
@@ -134,7 +208,8 @@ def _run_block(plan: Plan, x, chips, inputs, events_out, zcache=None, zstore=Non
     of the fixed-shape BLAS product (see :func:`_blocks`).
 
     ``zcache[l-1]`` (optional) holds the clean pre-activations ``z_l`` of every
-    input. A row whose layer input is still clean, or clean except for a few
+    input (input ``i`` at row ``i - cache_row0``: the block's own window in the
+    fused one-chip pass, see :func:`_run_rows`). A row whose layer input is still clean, or clean except for a few
     stuck neurons, takes its pre-activations from the cache (minus the stuck
     neurons' contributions: a rank-k correction) instead of from the matrix
     product; only rows whose input differs densely from the clean one need the
@@ -240,7 +315,7 @@ def _run_block(plan: Plan, x, chips, inputs, events_out, zcache=None, zstore=Non
         if zcache is not None:
             light = np.flatnonzero(was_light)
             if light.size:
-                Zv[light] = zcache[l - 1][inputs[light]]
+                Zv[light] = zcache[l - 1][inputs[light] - cache_row0]
                 for ptr, cells, old in stuck:
                     if conv:
                         KC.conv_remove_inputs(Zv, t.Wm, t.P, t.inv_ptr, t.inv_p, t.inv_k, ptr, cells, old, light)
@@ -317,7 +392,7 @@ def _run_block(plan: Plan, x, chips, inputs, events_out, zcache=None, zstore=Non
                 _activate(net.activations[l - 1], Zf)
                 Zv[fresh] = Zf
             keep = np.flatnonzero(pristine)
-            Zv[keep] = ycache[l - 1][inputs[keep]]
+            Zv[keep] = ycache[l - 1][inputs[keep] - cache_row0]
         else:
             _activate(net.activations[l - 1], Zv)
         if ystore is not None:
@@ -348,19 +423,39 @@ def _blocks(start: int, stop: int, n_inputs: int):
     return out
 
 
-def _run_rows(plan, x, start, stop, want_events, zcache=None, zstore=None, ycache=None, ystore=None):
-    """Rows ``start..stop`` (global, chip-major) -> outputs and per-row event records."""
+def _run_rows(plan, x, start, stop, want_events, zcache=None, zstore=None, ycache=None, ystore=None, clean=None):
+    """Rows ``start..stop`` (global, chip-major) -> outputs and per-row event records.
+
+    ``zstore``/``ystore`` (clean pass): the clean caches, ``zcache``/``ycache``
+    (faulty pass): the same, read (see :func:`_run_block`). ``clean`` (fused
+    pass, one chip, dense layers): each block first runs its own clean window
+    (:func:`_clean_window`) into the task's scratch caches and writes its clean
+    outputs to ``clean``; the faulty block then reads those caches. Same
+    products on the same rows as the separate clean pass, so the same bits,
+    without the clean caches of all inputs (their memory traffic and page faults).
+    """
+    if not plan.specs and zcache is None and _dense_clean(plan):
+        return _clean_rows(plan, x, start, stop, zstore, ystore)
     B = plan.n_inputs
     g = np.arange(start, stop, dtype=np.int64)
     chips_all, inputs_all = g // B, g % B
     out = np.empty((stop - start, plan.net.n_out), dtype=plan.dtype)
     records = []
     masked = {}
+    row0 = 0
+    if clean is not None:
+        cp = plan.clean()
+        zb, yb = ([np.empty((ROW_BLOCK, n), dtype=plan.dtype) for n in plan.net.sizes[1:]] for _ in "zy")
     for b0, b1 in _blocks(start, stop, B):
+        if clean is not None:
+            i0, i1 = int(inputs_all[b0]), int(inputs_all[b1 - 1]) + 1
+            row0 = i0 - i0 % ROW_BLOCK
+            clean[i0:i1] = _clean_window(cp, _window_input(x, i0, i1), zb, yb)[i0 - row0:i1 - row0]
+            zcache, ycache = zb, yb
         ev = [] if want_events else None
         zs = None if zstore is None else [z[start + b0:start + b1] for z in zstore]
         ys = None if ystore is None else [y[start + b0:start + b1] for y in ystore]
-        out[b0:b1] = _run_block(plan, x, chips_all[b0:b1], inputs_all[b0:b1], ev, zcache, zs, masked, ycache, ys)
+        out[b0:b1] = _run_block(plan, x, chips_all[b0:b1], inputs_all[b0:b1], ev, zcache, zs, masked, ycache, ys, row0)
         if want_events:
             records.append((chips_all[b0:b1], ev))
     return out, records
@@ -508,7 +603,7 @@ def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk
     if _hooks is not None:
         plan = dataclasses.replace(plan, hooks=_hooks)
     dt = plan.dtype
-    x = x.astype(dt, copy=False)
+    x = np.ascontiguousarray(x, dtype=dt)
     S, L = len(plan.specs), plan.net.n_layers
     clean_plan = plan.clean()
     if _hooks is not None:
@@ -522,17 +617,21 @@ def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk
     any_fault = any(s.rate > 0.0 for _, s, _, _ in plan.specs) or (_hooks is not None and _hooks.noise)
     events = np.zeros((n_chips, S, L + 1), dtype=np.int64)
     cache_bytes = 2 * B * sum(plan.net.sizes[1:]) * dt.itemsize
-    use_cache = (any_fault or plan.values.saturated) and cache_bytes <= CLEAN_CACHE_BYTES
-    zcache = [np.empty((B, n), dtype=dt) for n in plan.net.sizes[1:]] if use_cache else None
-    ycache = [np.empty((B, n), dtype=dt) for n in plan.net.sizes[1:]] if use_cache else None
+    fused = n_chips == 1 and any_fault and not plan.values.saturated and _hooks is None and _dense_clean(clean_plan)
+    use_cache = (any_fault or plan.values.saturated) and cache_bytes <= CLEAN_CACHE_BYTES and not fused
+    zcache = [np.empty((_padded(B), n), dtype=dt) for n in plan.net.sizes[1:]] if use_cache else None
+    ycache = [np.empty((_padded(B), n), dtype=dt) for n in plan.net.sizes[1:]] if use_cache else None
     clean = np.empty((B, plan.net.n_out), dtype=dt)
 
     def clean_task(b):
         clean[b[0]:b[1]] = _run_rows(clean_plan, x, b[0], b[1], False, zstore=zcache, ystore=ycache)[0]
 
     with single_threaded_blas():
-        list(thread_map(threads, clean_task, _ranges(B, chunk_rows, threads)))
-        _check_finite_clean(clean)
+        if not fused:
+            list(thread_map(threads, clean_task, _ranges(B, None, threads)))  # whole windows (any chunking: same bits)
+            _check_finite_clean(clean)
+        if use_cache:  # the inputs' rows (the padding rows of the last window stay out of sight)
+            zcache, ycache = [z[:B] for z in zcache], [y[:B] for y in ycache]
         if plan.values.saturated:
             plan = dataclasses.replace(plan, sat=saturation_levels(plan.net, x, zcache, ycache=ycache))
         light_z = (zcache, ycache) if _hooks is None else (None, None)  # devices: no light path
@@ -545,7 +644,8 @@ def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk
             flat = delta.reshape(total, -1)
 
             def task(b):
-                out, recs = _run_rows(plan, x, b[0], b[1], True, zcache=light_z[0], ycache=light_z[1])
+                out, recs = _run_rows(plan, x, b[0], b[1], True, zcache=light_z[0], ycache=light_z[1],
+                                      clean=clean if fused else None)
                 return b, out, recs
 
             def consume(item):
@@ -561,6 +661,8 @@ def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk
 
             for item in thread_map(threads, task, [(a + r0, b + r0) for a, b in _ranges(total, chunk_rows, threads)]):
                 consume(item)
+            if fused:
+                _check_finite_clean(clean)
             delta -= clean[None]
     counts = events.copy()
     chips = np.arange(first_chip, first_chip + n_chips, dtype=np.int64)
