@@ -225,3 +225,43 @@ def permanent_segments(chips, key, salt, n_sites, scale):
         r = r1
     return seg_ptr, fptr, buf[:m]
 
+
+
+@jit
+def transient_synapses(Z, Y, W, chips, inputs, key, salt, scale):
+    """Draw each row's transient stuck-at-0 synapse faults and apply them at once; returns the count per row.
+
+    The draws are those of :func:`transient_events` (stream ``(key, salt,
+    chip, input)``, ``n_sites = W.size``, cells ascending) and each fault
+    ``c = i * n_in + j`` does ``Z[r, i] -= W[i, j] * Y[r, j]`` in that order,
+    as :func:`neurosim.kernels.apply.stuck_synapses` does on the CSR list: the
+    same bits, without the list. The cell is decoded without an integer
+    division: ``i = floor(c / n_in)`` from a float product with the reciprocal
+    (off by at most one for ``c < 2**53``) and an exact integer fix-up.
+    """
+    n_out, n_in = W.shape
+    n_sites = n_out * n_in
+    inv = 1.0 / n_in
+    counts = np.zeros(chips.size, dtype=np.int64)
+    if scale == np.inf:  # rate 0
+        return counts
+    for r in range(chips.size):
+        st = stream(key, salt, chips[r], inputs[r])
+        pos = -1.0
+        k = 0
+        while True:
+            st, g = skip(st, scale)
+            pos = pos + g + 1.0
+            if pos >= n_sites:
+                break
+            c = np.int64(pos)
+            i = np.int64(pos * inv)
+            if i * n_in > c:
+                i -= 1
+            elif (i + 1) * n_in <= c:
+                i += 1
+            j = c - i * n_in
+            Z[r, i] -= W[i, j] * Y[r, j]
+            k += 1
+        counts[r] = k
+    return counts
