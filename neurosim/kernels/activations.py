@@ -39,3 +39,16 @@ def bias_sigmoid_rows(Z, b, Y):
             Z[r, j] = z
             Y[r, j] = 1.0 / (1.0 + math.exp(-z))
     return Y
+
+
+@jit
+def sigmoid_or_copy_rows(Z, Yc, keep):
+    """Per row ``r``: ``Z[r] = Yc[r]`` where ``keep[r]``, else the logistic of ``Z[r]`` in place (as :func:`sigmoid_rows`)."""
+    for r in range(Z.shape[0]):
+        if keep[r]:
+            for j in range(Z.shape[1]):
+                Z[r, j] = Yc[r, j]
+        else:
+            for j in range(Z.shape[1]):
+                Z[r, j] = 1.0 / (1.0 + math.exp(-Z[r, j]))
+    return Z

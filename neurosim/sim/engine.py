@@ -172,7 +172,7 @@ def _clean_rows(plan: Plan, x, start: int, stop: int, zstore=None, ystore=None):
 def _window_input(x, i0: int, i1: int):
     """The ``(ROW_BLOCK, n_in)`` block of inputs ``i0..i1`` (one window): a view of ``x`` if they fill it, else zero-padded."""
     w0 = i0 - i0 % ROW_BLOCK
-    if i0 == w0 and i1 - i0 == ROW_BLOCK:
+    if i0 == w0 and i1 - i0 == ROW_BLOCK and x.flags.c_contiguous:
         return x[i0:i1]
     Y = np.zeros((ROW_BLOCK, x.shape[1]), dtype=x.dtype)
     Y[i0 - w0:i1 - w0] = x[i0:i1]
@@ -229,9 +229,14 @@ def _run_block(plan: Plan, x, chips, inputs, events_out, zcache=None, zstore=Non
     L = net.n_layers
     p0 = int(inputs[0]) % ROW_BLOCK
     rows = slice(p0, p0 + nv)
-    Y = np.zeros((ROW_BLOCK, net.n_in), dtype=plan.dtype)
-    Y[rows] = x[inputs]
     active = [(k, s, key, layers) for (k, s, key, layers) in plan.specs if s.rate > 0.0]
+    i0 = int(inputs[0])  # the rows hold consecutive inputs (see _blocks)
+    if plan.hooks is None and not any(s.site == "core" or (s.site == "neuron" and 0 in layers)
+                                      for (_, s, _, layers) in active):
+        Y = _window_input(x, i0, i0 + nv)  # nothing writes the inputs: a view of x if they fill the window
+    else:
+        Y = np.zeros((ROW_BLOCK, net.n_in), dtype=plan.dtype)
+        Y[rows] = x[i0:i0 + nv]
     dense = np.zeros(nv, dtype=np.bool_)  # row input differs densely from the clean one
 
     def record(k, slot, counts):
@@ -314,8 +319,12 @@ def _run_block(plan: Plan, x, chips, inputs, events_out, zcache=None, zstore=Non
         was_light = ~dense
         if zcache is not None:
             light = np.flatnonzero(was_light)
+            zc = zcache[l - 1][i0 - cache_row0:i0 - cache_row0 + nv]  # the block's clean rows
+            if light.size == nv:
+                Zv[:] = zc
+            elif light.size:
+                Zv[light] = zc[light]
             if light.size:
-                Zv[light] = zcache[l - 1][inputs[light] - cache_row0]
                 for ptr, cells, old in stuck:
                     if conv:
                         KC.conv_remove_inputs(Zv, t.Wm, t.P, t.inv_ptr, t.inv_p, t.inv_k, ptr, cells, old, light)
@@ -392,13 +401,16 @@ def _run_block(plan: Plan, x, chips, inputs, events_out, zcache=None, zstore=Non
             plan.hooks.layer_output(l, Zv, Yv, chips, inputs)
         pristine = was_light & ~dense if ycache is not None else None  # z_l exactly clean
         if pristine is not None and pristine.any():
-            fresh = np.flatnonzero(~pristine)
-            if fresh.size:
-                Zf = Zv[fresh]
-                _activate(net.activations[l - 1], Zf)
-                Zv[fresh] = Zf
-            keep = np.flatnonzero(pristine)
-            Zv[keep] = ycache[l - 1][inputs[keep] - cache_row0]
+            yc = ycache[l - 1][i0 - cache_row0:i0 - cache_row0 + nv]
+            if net.activations[l - 1] == "sigmoid" and Zv.dtype == np.float64:
+                A.sigmoid_or_copy_rows(Zv, yc, pristine)  # one pass, no gather/scatter of the rows
+            else:
+                fresh = np.flatnonzero(~pristine)
+                if fresh.size:
+                    Zf = Zv[fresh]
+                    _activate(net.activations[l - 1], Zf)
+                    Zv[fresh] = Zf
+                Zv[pristine] = yc[pristine]
         else:
             _activate(net.activations[l - 1], Zv)
         if ystore is not None:
