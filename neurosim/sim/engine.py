@@ -37,6 +37,7 @@ from . import values as VT
 from .values import neuron_value, saturation_levels
 
 ROW_BLOCK = 64
+SPAN_WINDOWS = 4  # dense networks: a block spans up to this many windows (one product per window; less Python per row)
 CLEAN_CACHE_BYTES = 512 * 2**20  # clean pre-activations and activations of all inputs are kept up to this size
 MASK_FRACTION = 1 / 16  # a chip with at least this fraction of a matrix's synapses stuck uses a masked copy
 
@@ -127,10 +128,10 @@ def _dense_clean(plan: Plan) -> bool:
 
 
 def _clean_window(plan: Plan, Y, zs, ys):
-    """Clean forward of one aligned window of :data:`ROW_BLOCK` inputs; returns the last layer's ``y`` (a view).
+    """Clean forward of a span of aligned windows of :data:`ROW_BLOCK` inputs; returns the last layer's ``y`` (a view).
 
-    ``Y`` is the ``(ROW_BLOCK, n_in)`` block (input ``i`` at row ``i % ROW_BLOCK``,
-    padding rows zero), ``zs[l]``/``ys[l]`` the ``(ROW_BLOCK, n_l)`` arrays that
+    ``Y`` is the ``(k * ROW_BLOCK, n_in)`` span (input ``i`` at row ``i - w0``
+    for the span's first window ``w0``, padding rows zero), ``zs[l]``/``ys[l]`` the ``(k * ROW_BLOCK, n_l)`` arrays that
     receive ``z_l`` and ``y_l`` — the window's rows of the clean caches, or a
     task's scratch (``ys`` may be ``zs``: activations in place). Every product
     is the same single-threaded BLAS call on the same shape and rows as in
@@ -140,10 +141,23 @@ def _clean_window(plan: Plan, Y, zs, ys):
     """
     Wt, acts = plan.weights, plan.net.activations
     for l in range(plan.net.n_layers):
-        Z = np.matmul(Y, Wt.W[l].T, out=zs[l])
+        Z = _product(Y, Wt.W[l], zs[l])
         _bias_activate(acts[l], Z, Wt.b[l], ys[l])
         Y = ys[l]
     return Y
+
+
+def _product(Y, W, out=None):
+    """``Y @ W.T`` of a span of whole windows, one single-threaded BLAS call per :data:`ROW_BLOCK` rows.
+
+    Every call has the shape and rows of a one-window block, so a row's bits
+    do not depend on how many windows its block spans.
+    """
+    if out is None:
+        out = np.empty((Y.shape[0], W.shape[0]), dtype=np.result_type(Y, W))
+    for w in range(0, Y.shape[0], ROW_BLOCK):
+        np.matmul(Y[w:w + ROW_BLOCK], W.T, out=out[w:w + ROW_BLOCK])
+    return out
 
 
 def _clean_rows(plan: Plan, x, start: int, stop: int, zstore=None, ystore=None):
@@ -156,25 +170,27 @@ def _clean_rows(plan: Plan, x, start: int, stop: int, zstore=None, ystore=None):
     B, L, dt = plan.n_inputs, plan.net.n_layers, plan.dtype
     out = np.empty((stop - start, plan.net.n_out), dtype=dt)
     sizes = plan.net.sizes[1:]
-    scratch = None if zstore is not None else [np.empty((ROW_BLOCK, n), dtype=dt) for n in sizes]
-    for b0, b1 in _blocks(start, stop, B):
+    scratch = None if zstore is not None else [np.empty((SPAN_WINDOWS * ROW_BLOCK, n), dtype=dt) for n in sizes]
+    for b0, b1 in _spans(start, stop, B):
         i0, i1 = start + b0, start + b1
-        w0 = i0 - i0 % ROW_BLOCK
         Y = _window_input(x, i0, i1)
+        w0, w1 = i0 - i0 % ROW_BLOCK, i0 - i0 % ROW_BLOCK + Y.shape[0]
         if zstore is None:
-            y = _clean_window(plan, Y, scratch, scratch)
+            zs = [z[:w1 - w0] for z in scratch]
+            y = _clean_window(plan, Y, zs, zs)
         else:
-            y = _clean_window(plan, Y, [z[w0:w0 + ROW_BLOCK] for z in zstore], [y[w0:w0 + ROW_BLOCK] for y in ystore])
+            y = _clean_window(plan, Y, [z[w0:w1] for z in zstore], [y[w0:w1] for y in ystore])
         out[b0:b1] = y[i0 - w0:i1 - w0]
     return out, []
 
 
 def _window_input(x, i0: int, i1: int):
-    """The ``(ROW_BLOCK, n_in)`` block of inputs ``i0..i1`` (one window): a view of ``x`` if they fill it, else zero-padded."""
+    """The ``(k * ROW_BLOCK, n_in)`` span of the windows of inputs ``i0..i1``: a view of ``x`` if they fill it, else zero-padded."""
     w0 = i0 - i0 % ROW_BLOCK
-    if i0 == w0 and i1 - i0 == ROW_BLOCK and x.flags.c_contiguous:
+    w1 = -(-i1 // ROW_BLOCK) * ROW_BLOCK
+    if i0 == w0 and i1 == w1 and x.flags.c_contiguous:
         return x[i0:i1]
-    Y = np.zeros((ROW_BLOCK, x.shape[1]), dtype=x.dtype)
+    Y = np.zeros((w1 - w0, x.shape[1]), dtype=x.dtype)
     Y[i0 - w0:i1 - w0] = x[i0:i1]
     return Y
 
@@ -231,11 +247,12 @@ def _run_block(plan: Plan, x, chips, inputs, events_out, zcache=None, zstore=Non
     rows = slice(p0, p0 + nv)
     active = [(k, s, key, layers) for (k, s, key, layers) in plan.specs if s.rate > 0.0]
     i0 = int(inputs[0])  # the rows hold consecutive inputs (see _blocks)
+    span = -(-(p0 + nv) // ROW_BLOCK) * ROW_BLOCK  # rows of the block's windows
     if plan.hooks is None and not any(s.site == "core" or (s.site == "neuron" and 0 in layers)
                                       for (_, s, _, layers) in active):
-        Y = _window_input(x, i0, i0 + nv)  # nothing writes the inputs: a view of x if they fill the window
+        Y = _window_input(x, i0, i0 + nv)  # nothing writes the inputs: a view of x if they fill the windows
     else:
-        Y = np.zeros((ROW_BLOCK, net.n_in), dtype=plan.dtype)
+        Y = np.zeros((span, net.n_in), dtype=plan.dtype)
         Y[rows] = x[i0:i0 + nv]
     dense = np.zeros(nv, dtype=np.bool_)  # row input differs densely from the clean one
 
@@ -311,10 +328,10 @@ def _run_block(plan: Plan, x, chips, inputs, events_out, zcache=None, zstore=Non
             if conv:  # im2col + one GEMM over the fixed-shape block
                 Z = CV.conv_product(Y, t, b)
             else:
-                Z = Y @ W.T
+                Z = _product(Y, W)
                 Z += b
         else:
-            Z = np.zeros((ROW_BLOCK, net.sizes[l]), dtype=plan.dtype)
+            Z = np.zeros((span, net.sizes[l]), dtype=plan.dtype)
         Zv, Yv = Z[rows], Y[rows]
         was_light = ~dense
         if zcache is not None:
@@ -344,7 +361,7 @@ def _run_block(plan: Plan, x, chips, inputs, events_out, zcache=None, zstore=Non
                     e0, e1 = seg[1][q], seg[1][q + 1]
                     Wm.reshape(-1)[seg[2][e0:e1]] = 0.0 if seg_d is None else W.reshape(-1)[seg[2][e0:e1]] - seg_d[e0:e1]
                     masked[l] = (ck, Wm)
-                Zm = Y @ masked[l][1].T
+                Zm = _product(Y, masked[l][1])
                 Zm += b
                 Zv[r0:r1] = Zm[rows][r0:r1]
             if seg_d is None:
@@ -441,6 +458,26 @@ def _blocks(start: int, stop: int, n_inputs: int):
     return out
 
 
+def _spans(start: int, stop: int, n_inputs: int):
+    """:func:`_blocks` merged into spans of one chip's consecutive inputs over at most :data:`SPAN_WINDOWS` windows.
+
+    Only for dense networks: every product of a span is still one call per
+    window (:func:`_product`) and every other step is row by row, so a row's
+    bits are those of its one-window block; the span only shares the Python
+    bookkeeping of its windows.
+    """
+    out = []
+    for b0, b1 in _blocks(start, stop, n_inputs):
+        if out:
+            a0 = start + out[-1][0]
+            g1 = start + b1 - 1
+            if a0 // n_inputs == g1 // n_inputs and (g1 % n_inputs) // ROW_BLOCK - (a0 % n_inputs) // ROW_BLOCK < SPAN_WINDOWS:
+                out[-1] = (out[-1][0], b1)
+                continue
+        out.append((b0, b1))
+    return out
+
+
 def _run_rows(plan, x, start, stop, want_events, zcache=None, zstore=None, ycache=None, ystore=None, clean=None):
     """Rows ``start..stop`` (global, chip-major) -> outputs and per-row event records.
 
@@ -463,13 +500,15 @@ def _run_rows(plan, x, start, stop, want_events, zcache=None, zstore=None, ycach
     row0 = 0
     if clean is not None:
         cp = plan.clean()
-        zb, yb = ([np.empty((ROW_BLOCK, n), dtype=plan.dtype) for n in plan.net.sizes[1:]] for _ in "zy")
-    for b0, b1 in _blocks(start, stop, B):
+        zb, yb = ([np.empty((SPAN_WINDOWS * ROW_BLOCK, n), dtype=plan.dtype) for n in plan.net.sizes[1:]]
+                  for _ in "zy")
+    for b0, b1 in (_spans if _dense_clean(plan) else _blocks)(start, stop, B):
         if clean is not None:
             i0, i1 = int(inputs_all[b0]), int(inputs_all[b1 - 1]) + 1
             row0 = i0 - i0 % ROW_BLOCK
-            clean[i0:i1] = _clean_window(cp, _window_input(x, i0, i1), zb, yb)[i0 - row0:i1 - row0]
-            zcache, ycache = zb, yb
+            Y0 = _window_input(x, i0, i1)
+            zcache, ycache = [z[:Y0.shape[0]] for z in zb], [y[:Y0.shape[0]] for y in yb]
+            clean[i0:i1] = _clean_window(cp, Y0, zcache, ycache)[i0 - row0:i1 - row0]
         ev = [] if want_events else None
         zs = None if zstore is None else [z[start + b0:start + b1] for z in zstore]
         ys = None if ystore is None else [y[start + b0:start + b1] for y in ystore]
