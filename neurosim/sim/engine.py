@@ -37,7 +37,8 @@ from . import values as VT
 from .values import neuron_value, saturation_levels
 
 ROW_BLOCK = 64
-SPAN_WINDOWS = 4  # dense networks: a block spans up to this many windows (one product per window; less Python per row)
+SPAN_WINDOWS = 16  # dense networks: a block spans up to this many windows (one product per window; less Python per row)
+SPAN_BYTES = 8 * 2**20  # ... and at most this many bytes per layer array of a span
 CLEAN_CACHE_BYTES = 512 * 2**20  # clean pre-activations and activations of all inputs are kept up to this size
 MASK_FRACTION = 1 / 16  # a chip with at least this fraction of a matrix's synapses stuck uses a masked copy
 
@@ -170,8 +171,9 @@ def _clean_rows(plan: Plan, x, start: int, stop: int, zstore=None, ystore=None):
     B, L, dt = plan.n_inputs, plan.net.n_layers, plan.dtype
     out = np.empty((stop - start, plan.net.n_out), dtype=dt)
     sizes = plan.net.sizes[1:]
-    scratch = None if zstore is not None else [np.empty((SPAN_WINDOWS * ROW_BLOCK, n), dtype=dt) for n in sizes]
-    for b0, b1 in _spans(start, stop, B):
+    k = _span_windows(plan)
+    scratch = None if zstore is not None else [np.empty((k * ROW_BLOCK, n), dtype=dt) for n in sizes]
+    for b0, b1 in _spans(start, stop, B, k):
         i0, i1 = start + b0, start + b1
         Y = _window_input(x, i0, i1)
         w0, w1 = i0 - i0 % ROW_BLOCK, i0 - i0 % ROW_BLOCK + Y.shape[0]
@@ -458,8 +460,14 @@ def _blocks(start: int, stop: int, n_inputs: int):
     return out
 
 
-def _spans(start: int, stop: int, n_inputs: int):
-    """:func:`_blocks` merged into spans of one chip's consecutive inputs over at most :data:`SPAN_WINDOWS` windows.
+def _span_windows(plan: Plan) -> int:
+    """Windows per span: :data:`SPAN_WINDOWS`, fewer for wide layers (:data:`SPAN_BYTES` per layer array)."""
+    per_window = ROW_BLOCK * max(plan.net.sizes) * plan.dtype.itemsize
+    return int(max(1, min(SPAN_WINDOWS, SPAN_BYTES // per_window)))
+
+
+def _spans(start: int, stop: int, n_inputs: int, windows: int):
+    """:func:`_blocks` merged into spans of one chip's consecutive inputs over at most ``windows`` windows.
 
     Only for dense networks: every product of a span is still one call per
     window (:func:`_product`) and every other step is row by row, so a row's
@@ -471,7 +479,7 @@ def _spans(start: int, stop: int, n_inputs: int):
         if out:
             a0 = start + out[-1][0]
             g1 = start + b1 - 1
-            if a0 // n_inputs == g1 // n_inputs and (g1 % n_inputs) // ROW_BLOCK - (a0 % n_inputs) // ROW_BLOCK < SPAN_WINDOWS:
+            if a0 // n_inputs == g1 // n_inputs and (g1 % n_inputs) // ROW_BLOCK - (a0 % n_inputs) // ROW_BLOCK < windows:
                 out[-1] = (out[-1][0], b1)
                 continue
         out.append((b0, b1))
@@ -500,9 +508,9 @@ def _run_rows(plan, x, start, stop, want_events, zcache=None, zstore=None, ycach
     row0 = 0
     if clean is not None:
         cp = plan.clean()
-        zb, yb = ([np.empty((SPAN_WINDOWS * ROW_BLOCK, n), dtype=plan.dtype) for n in plan.net.sizes[1:]]
+        zb, yb = ([np.empty((_span_windows(plan) * ROW_BLOCK, n), dtype=plan.dtype) for n in plan.net.sizes[1:]]
                   for _ in "zy")
-    for b0, b1 in (_spans if _dense_clean(plan) else _blocks)(start, stop, B):
+    for b0, b1 in _spans(start, stop, B, _span_windows(plan)) if _dense_clean(plan) else _blocks(start, stop, B):
         if clean is not None:
             i0, i1 = int(inputs_all[b0]), int(inputs_all[b1 - 1]) + 1
             row0 = i0 - i0 % ROW_BLOCK
