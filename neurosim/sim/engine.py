@@ -175,7 +175,7 @@ def _clean_rows(plan: Plan, x, start: int, stop: int, zstore=None, ystore=None):
     scratch = None if zstore is not None else [np.empty((k * ROW_BLOCK, n), dtype=dt) for n in sizes]
     for b0, b1 in _spans(start, stop, B, k):
         i0, i1 = start + b0, start + b1
-        Y = _window_input(x, i0, i1)
+        Y = _window_input(x, i0, i1, B)
         w0, w1 = i0 - i0 % ROW_BLOCK, i0 - i0 % ROW_BLOCK + Y.shape[0]
         if zstore is None:
             zs = [z[:w1 - w0] for z in scratch]
@@ -186,12 +186,16 @@ def _clean_rows(plan: Plan, x, start: int, stop: int, zstore=None, ystore=None):
     return out, []
 
 
-def _window_input(x, i0: int, i1: int):
-    """The ``(k * ROW_BLOCK, n_in)`` span of the windows of inputs ``i0..i1``: a view of ``x`` if they fill it, else zero-padded."""
+def _window_input(x, i0: int, i1: int, n_inputs: int):
+    """The ``(k * ROW_BLOCK, n_in)`` span of the windows of inputs ``i0..i1``: a view of ``x`` if they fill it, else zero-padded.
+
+    ``x`` may carry zero rows after its ``n_inputs`` inputs (:func:`simulate`
+    pads it to whole windows), which then pad the last window in place.
+    """
     w0 = i0 - i0 % ROW_BLOCK
     w1 = -(-i1 // ROW_BLOCK) * ROW_BLOCK
-    if i0 == w0 and i1 == w1 and x.flags.c_contiguous:
-        return x[i0:i1]
+    if i0 == w0 and (i1 == w1 or (i1 == n_inputs and x.shape[0] >= w1)) and x.flags.c_contiguous:
+        return x[w0:w1]
     Y = np.zeros((w1 - w0, x.shape[1]), dtype=x.dtype)
     Y[i0 - w0:i1 - w0] = x[i0:i1]
     return Y
@@ -252,7 +256,7 @@ def _run_block(plan: Plan, x, chips, inputs, events_out, zcache=None, zstore=Non
     span = -(-(p0 + nv) // ROW_BLOCK) * ROW_BLOCK  # rows of the block's windows
     if plan.hooks is None and not any(s.site == "core" or (s.site == "neuron" and 0 in layers)
                                       for (_, s, _, layers) in active):
-        Y = _window_input(x, i0, i0 + nv)  # nothing writes the inputs: a view of x if they fill the windows
+        Y = _window_input(x, i0, i0 + nv, plan.n_inputs)  # nothing writes the inputs: a view of x if they fill the windows
     else:
         Y = np.zeros((span, net.n_in), dtype=plan.dtype)
         Y[rows] = x[i0:i0 + nv]
@@ -514,7 +518,7 @@ def _run_rows(plan, x, start, stop, want_events, zcache=None, zstore=None, ycach
         if clean is not None:
             i0, i1 = int(inputs_all[b0]), int(inputs_all[b1 - 1]) + 1
             row0 = i0 - i0 % ROW_BLOCK
-            Y0 = _window_input(x, i0, i1)
+            Y0 = _window_input(x, i0, i1, B)
             zcache, ycache = [z[:Y0.shape[0]] for z in zb], [y[:Y0.shape[0]] for y in yb]
             clean[i0:i1] = _clean_window(cp, Y0, zcache, ycache)[i0 - row0:i1 - row0]
         ev = [] if want_events else None
@@ -668,7 +672,9 @@ def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk
     if _hooks is not None:
         plan = dataclasses.replace(plan, hooks=_hooks)
     dt = plan.dtype
-    x = np.ascontiguousarray(x, dtype=dt)
+    xp = np.zeros((_padded(B), x.shape[1]), dtype=dt)  # whole windows: the last one padded in place
+    xp[:B] = x
+    x, x_inputs = xp, xp[:B]
     S, L = len(plan.specs), plan.net.n_layers
     clean_plan = plan.clean()
     if _hooks is not None:
@@ -698,7 +704,7 @@ def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk
         if use_cache:  # the inputs' rows (the padding rows of the last window stay out of sight)
             zcache, ycache = [z[:B] for z in zcache], [y[:B] for y in ycache]
         if plan.values.saturated:
-            plan = dataclasses.replace(plan, sat=saturation_levels(plan.net, x, zcache, ycache=ycache))
+            plan = dataclasses.replace(plan, sat=saturation_levels(plan.net, x_inputs, zcache, ycache=ycache))
         light_z = (zcache, ycache) if _hooks is None else (None, None)  # devices: no light path
         if not any_fault:  # every row is the clean one: Δ = 0 exactly, no faulty pass
             delta = np.zeros((n_chips, B, plan.net.n_out), dtype=dt)
