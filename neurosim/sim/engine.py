@@ -171,7 +171,7 @@ def _clean_rows(plan: Plan, x, start: int, stop: int, zstore=None, ystore=None):
     B, L, dt = plan.n_inputs, plan.net.n_layers, plan.dtype
     out = np.empty((stop - start, plan.net.n_out), dtype=dt)
     sizes = plan.net.sizes[1:]
-    k = _span_windows(plan)
+    k = _span_windows(plan, stop - start)
     scratch = None if zstore is not None else [np.empty((k * ROW_BLOCK, n), dtype=dt) for n in sizes]
     for b0, b1 in _spans(start, stop, B, k):
         i0, i1 = start + b0, start + b1
@@ -187,10 +187,11 @@ def _clean_rows(plan: Plan, x, start: int, stop: int, zstore=None, ystore=None):
 
 
 def _window_input(x, i0: int, i1: int, n_inputs: int):
-    """The ``(k * ROW_BLOCK, n_in)`` span of the windows of inputs ``i0..i1``: a view of ``x`` if they fill it, else zero-padded.
+    """The ``(k * ROW_BLOCK, n_in)`` block of the windows of inputs ``i0..i1``: a view of ``x`` if they fill them.
 
-    ``x`` may carry zero rows after its ``n_inputs`` inputs (:func:`simulate`
-    pads it to whole windows), which then pad the last window in place.
+    Else a zero-padded copy. ``x`` may carry zero rows after its ``n_inputs``
+    inputs (:func:`simulate` pads it to whole windows), which then pad the
+    last window in place.
     """
     w0 = i0 - i0 % ROW_BLOCK
     w1 = -(-i1 // ROW_BLOCK) * ROW_BLOCK
@@ -256,7 +257,7 @@ def _run_block(plan: Plan, x, chips, inputs, events_out, zcache=None, zstore=Non
     span = -(-(p0 + nv) // ROW_BLOCK) * ROW_BLOCK  # rows of the block's windows
     if plan.hooks is None and not any(s.site == "core" or (s.site == "neuron" and 0 in layers)
                                       for (_, s, _, layers) in active):
-        Y = _window_input(x, i0, i0 + nv, plan.n_inputs)  # nothing writes the inputs: a view of x if they fill the windows
+        Y = _window_input(x, i0, i0 + nv, plan.n_inputs)  # nothing writes the inputs: a view of x
     else:
         Y = np.zeros((span, net.n_in), dtype=plan.dtype)
         Y[rows] = x[i0:i0 + nv]
@@ -464,10 +465,11 @@ def _blocks(start: int, stop: int, n_inputs: int):
     return out
 
 
-def _span_windows(plan: Plan) -> int:
-    """Windows per span: :data:`SPAN_WINDOWS`, fewer for wide layers (:data:`SPAN_BYTES` per layer array)."""
+def _span_windows(plan: Plan, rows: int) -> int:
+    """Windows per span of a task of ``rows`` rows: :data:`SPAN_WINDOWS`, fewer for wide layers
+    (:data:`SPAN_BYTES` per layer array) or small tasks (at most the windows ``rows`` can touch)."""
     per_window = ROW_BLOCK * max(plan.net.sizes) * plan.dtype.itemsize
-    return int(max(1, min(SPAN_WINDOWS, SPAN_BYTES // per_window)))
+    return int(max(1, min(SPAN_WINDOWS, SPAN_BYTES // per_window, -(-rows // ROW_BLOCK) + 1)))
 
 
 def _spans(start: int, stop: int, n_inputs: int, windows: int):
@@ -483,7 +485,8 @@ def _spans(start: int, stop: int, n_inputs: int, windows: int):
         if out:
             a0 = start + out[-1][0]
             g1 = start + b1 - 1
-            if a0 // n_inputs == g1 // n_inputs and (g1 % n_inputs) // ROW_BLOCK - (a0 % n_inputs) // ROW_BLOCK < windows:
+            same_chip = a0 // n_inputs == g1 // n_inputs
+            if same_chip and (g1 % n_inputs) // ROW_BLOCK - (a0 % n_inputs) // ROW_BLOCK < windows:
                 out[-1] = (out[-1][0], b1)
                 continue
         out.append((b0, b1))
@@ -512,9 +515,10 @@ def _run_rows(plan, x, start, stop, want_events, zcache=None, zstore=None, ycach
     row0 = 0
     if clean is not None:
         cp = plan.clean()
-        zb, yb = ([np.empty((_span_windows(plan) * ROW_BLOCK, n), dtype=plan.dtype) for n in plan.net.sizes[1:]]
-                  for _ in "zy")
-    for b0, b1 in _spans(start, stop, B, _span_windows(plan)) if _dense_clean(plan) else _blocks(start, stop, B):
+        zb, yb = ([np.empty((_span_windows(plan, stop - start) * ROW_BLOCK, n), dtype=plan.dtype)
+                   for n in plan.net.sizes[1:]] for _ in "zy")
+    spans = _spans(start, stop, B, _span_windows(plan, stop - start)) if _dense_clean(plan) else _blocks(start, stop, B)
+    for b0, b1 in spans:
         if clean is not None:
             i0, i1 = int(inputs_all[b0]), int(inputs_all[b1 - 1]) + 1
             row0 = i0 - i0 % ROW_BLOCK
