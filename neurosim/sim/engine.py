@@ -467,9 +467,14 @@ def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk
     if _hooks is not None:
         plan = dataclasses.replace(plan, hooks=_hooks)
     dt = plan.dtype
-    xp = np.zeros((_padded(B), x.shape[1]), dtype=dt)  # whole windows: the last one padded in place
-    xp[:B] = x
-    x, x_inputs = xp, xp[:B]
+    if n_chips > 1 or x.dtype != dt:  # padded to whole windows (_window_input): a cast copies anyway, and with
+        xp = np.empty((_padded(B), x.shape[1]), dtype=dt)  # many chips it saves a copy of the inputs per chip
+        xp[:B] = x
+        xp[B:] = 0.0
+        x = xp
+    else:
+        x = np.ascontiguousarray(x)
+    x_inputs = x[:B]
     S, L = len(plan.specs), plan.net.n_layers
     clean_plan = plan.clean()
     if _hooks is not None:
