@@ -1,16 +1,17 @@
 """Orchestration of faulty inference: ``simulate()``.
 
 Rows of work are (chip, input) pairs in chip-major order. A clean pass over
-the inputs fills the clean caches; the faulty pass processes rows in blocks
-(:func:`_blocks`): the dense part of a layer is one BLAS product over the block
-(always exactly ``ROW_BLOCK`` rows, zero-padded, BLAS single-threaded, input
-``i`` at row ``i % ROW_BLOCK``), skipped for rows that can reuse the clean
-caches; the few faults are applied as sparse corrections by the numba kernels
-in :mod:`neurosim.kernels`. Because every product has the same shape and every
-row the same position, and every random stream is keyed by (fault spec, layer,
-chip, input), a row's result is bit-identical for any thread count and any
-chunking of the work. The per-call plan lives in :mod:`neurosim.sim.plan`;
-docs/engine.md describes the fast paths.
+the inputs fills the clean caches (with one chip it runs block by block inside
+the faulty pass instead: :func:`_run_rows`); the faulty pass processes rows in
+blocks (:mod:`neurosim.sim.blocks`): the dense part of a layer is one BLAS
+product per window of ``ROW_BLOCK`` rows (zero-padded, BLAS single-threaded,
+input ``i`` at row ``i % ROW_BLOCK``), skipped for rows that can reuse the
+clean caches; the few faults are applied as sparse corrections by the numba
+kernels in :mod:`neurosim.kernels`. Because every product has the same shape
+and every row the same position, and every random stream is keyed by (fault
+spec, layer, chip, input), a row's result is bit-identical for any thread
+count and any chunking of the work. The per-call plan lives in
+:mod:`neurosim.sim.plan`; docs/engine.md describes the fast paths.
 """
 from __future__ import annotations
 
