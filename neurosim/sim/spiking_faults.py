@@ -162,11 +162,13 @@ def spiking_fault_sites(target, faults, chip: int = 0, seed=None, encoding="curr
     return out
 
 
-def route(target, x, faults, mode, spiking_kw, precision=DEFAULT_PRECISION, **kw):
+def route(target, x, faults, mode, spiking_kw, precision=DEFAULT_PRECISION, devices=None, age=None, **kw):
     """``simulate()``'s dispatch: run spiking mode for spiking networks (or ``mode="spiking"``), else return None.
 
     In rate mode, spiking-only options (``ticks``, ``dt_s``...) and fault forms
-    (router, saturated, drift, ``scope=tick``) are refused with one line.
+    (router, saturated, drift, ``scope=tick``) are refused with one line. In
+    spiking mode, device non-idealities (``devices``, ``age``) are refused with
+    one line: the spiking engine models ideal devices only.
     """
     from ..spiking.network import is_spiking
     from .spiking import simulate_spiking
@@ -177,6 +179,10 @@ def route(target, x, faults, mode, spiking_kw, precision=DEFAULT_PRECISION, **kw
     if mode == "spiking" or (mode is None and is_spiking(net)):
         if precision != "float64":
             raise ConfigError(f"Spiking mode runs in float64 only (spike times depend on exact thresholds). Got precision={precision!r}; drop it.")
+        given = [f"{k}={v!r}" for k, v in (("devices", devices), ("age", age)) if v is not None and v is not False]
+        if given:
+            raise ConfigError(f"Device non-idealities ({', '.join(given)}) are modelled in rate mode only; the spiking "
+                              "engine runs ideal devices. Drop them, or simulate the source rate network.")
         return simulate_spiking(target, x, faults, **kw, **spiking_kw)
     if spiking_kw:
         raise ConfigError(f"{', '.join(sorted(spiking_kw))} apply to spiking mode; this is a rate network "
