@@ -196,10 +196,13 @@ class ResultWriter:
 
 def run_streamed(target, x, faults, n_chips: int, seed=None, threads=None, out=None, labels=None, progress=None,
                  chunk_chips: int | None = None, confidence: float = 0.95, extra=None, interval=None,
-                 **sim_kw) -> dict:
+                 config_out: dict | None = None, **sim_kw) -> dict:
     """Simulate in chunks; return the summary (``StreamSummary.result``) and write Δ to ``out`` if given.
 
-    ``out`` appears complete or not at all (written to a temporary file, renamed at the end).
+    Works in every mode ``simulate`` has (rate, spiking, device non-idealities: all take
+    ``first_chip``). ``out`` appears complete or not at all (written to a temporary file,
+    renamed at the end). ``config_out``, if given, receives the run's configuration
+    (``SimResult.config``: ticks, devices...).
     """
     summ = StreamSummary(n_chips, labels)
     writer = ResultWriter(out, n_chips) if out is not None else None
@@ -213,6 +216,8 @@ def run_streamed(target, x, faults, n_chips: int, seed=None, threads=None, out=N
             config = res.config
             del res
         result = summ.result(confidence, interval)
+        if config_out is not None:
+            config_out.update({k: v for k, v in config.items() if k != "first_chip"}, n_chips=n_chips)
         if writer is not None:
             writer.finish(summ, config, labels, extra=(extra or {}) | {"summary": _plain(result)})
     except BaseException:
