@@ -60,7 +60,7 @@ def simulate_point(ctx: SweepContext, index: int, threads=None, progress=None):
         return _Streamed(threads, progress)
     target, spec, seed = _point_args(ctx, index)
     return simulate(target, ctx.x, [spec], n_chips=ctx.n_chips, seed=seed,
-                    threads=threads, progress=progress, **getattr(ctx, "spiking", {}))
+                    threads=threads, progress=progress, **ctx.sim_kwargs(index))
 
 
 def _group(ctx: SweepContext, index: int) -> int:
@@ -91,7 +91,7 @@ def stream_point(ctx: SweepContext, index: int, threads=None, progress=None) -> 
 
     target, spec, seed = _point_args(ctx, index)
     C, B, step = ctx.n_chips, ctx.n_inputs, _chunk_chips(ctx)
-    kw = getattr(ctx, "spiking", {})
+    kw = ctx.sim_kwargs(index)
 
     def chunks(prog):
         for c0 in range(0, C, step):
@@ -244,6 +244,8 @@ def run_sweep(ctx: SweepContext, out, net: Network | None = None, labels=None, e
                           ctx.max_chips, ctx.levels, ctx.confidence)
     if getattr(ctx, "spiking", None):
         config["spiking"] = dict(ctx.spiking)  # T and dt are part of the configuration (rate sweeps: no key)
+    if ctx.grid.devices:
+        config["devices"] = [dict(d) for d in ctx.grid.devices]  # noise points (ideal-device sweeps: no key)
     chash = config_hash(config)
     N = ctx.grid.n_points
     notes = []
