@@ -87,7 +87,10 @@ def run(args):
     for note in out.notes:
         print(f"neurosim sweep: note: {note}", file=sys.stderr)
     g = ctx.grid
+    if out.non_finite:
+        print(_non_finite_warning(ctx, out.non_finite), file=sys.stderr)
     info = out.to_dict()
+    info["non_finite"] = {str(k): v for k, v in out.non_finite.items()}
     info.update(grid={"profiles": [p or "float" for p in g.profiles], "faults": [spec_key(s) for s in g.specs],
                       "rates": list(g.rates), **({"devices": [dict(d) for d in g.devices]} if g.devices else {})},
                 n_chips=ctx.n_chips, n_inputs=ctx.n_inputs, seed=ctx.seed)
@@ -103,6 +106,21 @@ def run(args):
               f"{out.n_computed} computed, {out.n_reused} reused, {out.elapsed_s:.1f} s on {out.executor}")
     return 0
 
+
+
+def _non_finite_warning(ctx, non_finite: dict) -> str:
+    """One line: how many points have inf/NaN in Δ, and the first of them."""
+    from ..sweep import noise_label, spec_key
+
+    g = ctx.grid
+    i = next(iter(non_finite))
+    p, s, r = g.point(i)
+    where = f"{g.profiles[p] or 'float'}, {spec_key(g.specs[s])}, rate {g.rates[r]:g}" + (
+        f", {noise_label(g.devices[g.noise(i)])}" if g.devices else "")
+    return (f"neurosim sweep: warning: {len(non_finite)} of {g.n_points} points have non-finite output errors "
+            f"(inf/NaN: {sum(non_finite.values())} values in all; first: point {i}, {where}); their statistics "
+            "are inf/NaN (summary 'non_finite' per point; the report flags them). Large fault values overflow "
+            "the outputs; use smaller values.")
 
 
 def _spiking(args, net):

@@ -178,7 +178,8 @@ def make_report(path, out_dir, bounds: bool = True, fmt: str = "png", dpi: int =
     return {"sweep": str(path), "output_dir": str(out_dir), "summary": str(out_dir / "summary.md"),
             "figures": [str(out_dir / f) for f in figures], "csv": [str(out_dir / f) for f in csvs],
             "format": fmt, "dpi": dpi, "status": data.status,
-            "n_points": data.n_points, "n_complete": int(data.complete.sum()), "bounds": notes}
+            "n_points": data.n_points, "n_complete": int(data.complete.sum()), "bounds": notes,
+            "non_finite_points": [int(i) for i in non_finite_points(data)]}
 
 
 def _render(data, path, out_dir: Path, bounds: bool, fmt: str, dpi: int):
@@ -220,7 +221,8 @@ def _render(data, path, out_dir: Path, bounds: bool, fmt: str, dpi: int):
                         "without the O(1/T) rate quantisation: `neurosim compare MODEL --ann ANN.h5`)")
             elif bounds and (spec.site == "neuron" or valued):
                 try:
-                    pred = bound_rms(net, data.x, spec, rates)
+                    with np.errstate(over="ignore", invalid="ignore"):  # overflowing values: the prediction is inf
+                        pred = bound_rms(net, data.x, spec, rates)
                     note = ("first-order stuck-at-value moments overlaid" if valued else "b3/b4 overlaid") + (
                         " (p = rate x duty)" if spec.mode == "intermittent" else "")
                 except Exception as exc:  # the report must survive a failing or missing bound
@@ -265,7 +267,11 @@ def _render(data, path, out_dir: Path, bounds: bool, fmt: str, dpi: int):
             ax2.set_ylabel(RMS_LABEL)
             ax2.set_title("RMS error" + (" vs first-order bounds" if pred else ""))
             legend_outside(ax2)
-            fig.suptitle(clean_text(f"{plabel}: {shown}  ({data.config['n_chips']} chips x {data.x.shape[0]} inputs per point)"))
+            bad = non_finite_points(data, idx)
+            fig.suptitle(clean_text(f"{plabel}: {shown}  ({data.config['n_chips']} chips x {data.x.shape[0]} inputs per point)")
+                         + (f"\nWARNING: non-finite Δ (inf/NaN) at rate {', '.join(num(data.point_rate[i]) for i in bad)}"
+                            " - those points are not plotted" if bad.size else ""),
+                         color="#b00000" if bad.size else None)
             stem = f"error_p{p}_d{d}_s{s}_{spec_text(spec, with_rate=False)}" if data.devices else f"error_p{p}_s{s}_{shown}"
             name = publish(fig, stem, series, rate_label(spec), f"{LINF_LABEL} | {RMS_LABEL}")
             over_rms.append((shown, rates, rm, rci, color))
@@ -299,6 +305,21 @@ def _render(data, path, out_dir: Path, bounds: bool, fmt: str, dpi: int):
     return figures, csvs, notes
 
 
+def non_finite_points(data, idx=None) -> np.ndarray:
+    """Complete points (of ``idx``, default all) whose Δ holds inf or NaN (summary ``non_finite`` > 0;
+    files written before that field existed have none recorded)."""
+    nf = data.summary.get("non_finite")
+    idx = np.flatnonzero(data.complete) if idx is None else np.asarray(idx)
+    return idx[:0] if nf is None else idx[nf[idx] > 0]
+
+
+def _non_finite_cell(S, i) -> str:
+    nf = S.get("non_finite")
+    if nf is None or nf[i] < 0:
+        return "–"
+    return f"**{int(nf[i])}**" if nf[i] > 0 else "0"
+
+
 def _fmt(v, digits=3):
     if v is None or not np.isfinite(v):
         return "–"
@@ -329,6 +350,11 @@ def _markdown(data, path, figures, tables, notes) -> str:
         "widened by the per-chip t interval for permanent/intermittent faults)",
         "",
     ]
+    bad = non_finite_points(data)
+    if bad.size:
+        lines += [f"**Warning: {bad.size} of {int(data.complete.sum())} points have non-finite output errors** "
+                  f"(inf/NaN, {int(S['non_finite'][bad].sum())} values; column 'non-finite Δ'): their statistics are "
+                  "inf/NaN and they are left out of the figures. Large fault values overflow the outputs.", ""]
     overview = [f for f in figures if f.startswith(("rms_", "flips_", "noise_"))]
     lines += ["Figures: " + ", ".join(f"[{f}]({f}) ([csv]({f.rsplit('.', 1)[0]}.csv))" for f in figures), ""]
     if overview:
@@ -338,9 +364,10 @@ def _markdown(data, path, figures, tables, notes) -> str:
     for p, s, plabel, key, shown, idx, pred, fig, spec in tables:
         lines += [f"## {plabel}: `{shown}`", "", f"![{fig}]({fig})", "",
                   f"Bounds: {notes.get(f'{plabel} / {key}', '')}.", ""]
-        head = ["rate", "mean ‖Δ‖∞", "RMS", f"RMS {conf}% CI", "flip rate", f"flip {conf}% CI", "faults/chip"]
-        if pred:
-            head += ["b3 RMS", "b4 RMS"]
+        head = ["rate", "mean ‖Δ‖∞", "RMS", f"RMS {conf}% CI", "flip rate", f"flip {conf}% CI", "faults/chip",
+                "non-finite Δ"]
+        pcols = [k for k in ("b3", "b4", "values") if k in pred]
+        head += [("first-order" if k == "values" else k) + " RMS" for k in pcols]
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for k, i in enumerate(idx):
             fci = S["flip_ci"][i]
@@ -351,9 +378,8 @@ def _markdown(data, path, figures, tables, notes) -> str:
                    f"[{_fmt(S['rms_ci'][i][0])}, {_fmt(S['rms_ci'][i][1])}]",
                    _fmt(S["flip_rate"][i]) if S["flip_trials"][i] > 0 else "–",
                    f"[{_fmt(fci[0])}, {_fmt(fci[1])}]" if S["flip_trials"][i] > 0 else "–",
-                   _fmt(S["faults_per_chip"][i])]
-            if pred:
-                row += [_fmt(pred.get("b3", [np.nan] * len(idx))[k]), _fmt(pred.get("b4", [np.nan] * len(idx))[k])]
+                   _fmt(S["faults_per_chip"][i]), _non_finite_cell(S, i)]
+            row += [_fmt(pred[c][k]) for c in pcols]
             lines.append("| " + " | ".join(row) + " |")
         lines.append("")
     lines += ["Zero values are drawn on the log axes as hollow triangles on a dotted floor line (labelled); a rate of 0 "
