@@ -49,6 +49,11 @@ def simulate_stream(target, x, faults, n_chips: int, seed=None, threads=None, ch
                            labels=labels, first_chip=c0, **sim_kw)
 
 
+def count_non_finite(a: np.ndarray) -> int:
+    """Entries of ``a`` that are inf or NaN (a fault value like 1e300 can overflow the outputs)."""
+    return int(a.size - np.count_nonzero(np.isfinite(a)))
+
+
 class StreamSummary:
     """Per-chip accumulators of a streamed run; :meth:`result` gives the ``simulate`` command's summary."""
 
@@ -88,7 +93,7 @@ class StreamSummary:
         self.chip_sum[c0:c1] = s
         self.chip_m2[c0:c1] = np.square(d - (s / self.B)[:, None, :]).sum(axis=1)
         np.abs(d).max(axis=2, out=self.linf[c0:c1])
-        self.non_finite += int(d.size - np.count_nonzero(np.isfinite(d)))
+        self.non_finite += count_non_finite(d)
         self.counts[c0:c1] = res.fault_counts
         self.events[c0:c1] = res.fault_events
         if self.flips is not None:
