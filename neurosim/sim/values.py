@@ -15,7 +15,9 @@ simulation:
 from __future__ import annotations
 
 import math
+import threading
 import weakref
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,13 +56,12 @@ class ValueTables:
     bits: int
     valued: bool
     saturated: bool
-    packed: tuple = ()
-    """Per weight layer: the packed cell table of :func:`neurosim.kernels.values.table_synapses` (or None)."""
-    tscale: tuple = ()
-    """Per weight layer: quantisation step of each of its tiles (index of the packed table)."""
+    codes: tuple = ()
+    """Per weight layer: the cell code table of :func:`neurosim.kernels.values.bitflip_deltas` (or None)."""
+    tstep: tuple = ()
+    """Per weight layer: quantisation step of each of its tiles (the tile index of the code table)."""
     nlev: int = 0
     """Largest integer level ``n = 2^(b-1) - 1``."""
-
     def layer_hkey(self, layer: int) -> np.ndarray:
         """Bit-choice keys for weight layer ``layer`` (distinct per layer)."""
         salt = np.uint64((layer * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF)
@@ -122,33 +123,40 @@ def value_tables(specs, keys, target) -> ValueTables:
         wbits = 0
     valued = bool(np.any(kind != CODES["zero"]))
     saturated = bool(np.any(kind == CODES["saturated"]))
-    packed, tscale = [None] * net.n_layers, [None] * net.n_layers
-    tabled = [s for s, c in zip(specs, kind) if c in (CODES["max"], CODES["min"], CODES["bitflip"])]
-    if mapping is not None and tabled:
+    codes, tstep = [None] * net.n_layers, [None] * net.n_layers
+    uniform = [s for s, c, b in zip(specs, kind, bitsel) if c == CODES["bitflip"] and b < 0]
+    if mapping is not None and uniform:
         need = set()
-        for s in tabled:
+        for s in uniform:
             need.update(s.resolve_layers(net.n_layers))
         for l in sorted(need):
-            packed[l - 1], tscale[l - 1] = _pack(mapping, l)
+            codes[l - 1], tstep[l - 1] = _codes(mapping, l)
     return ValueTables(kind, num, bitsel, hkey, hmode, group, tuple(fs), tuple(step), rows, cols, max(wbits, 1),
-                       valued, saturated, tuple(packed), tuple(tscale), levels(wbits) if mapping is not None else 0)
+                       valued, saturated, tuple(codes), tuple(tstep), levels(wbits) if mapping is not None else 0)
 
 
-_PACKED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_CODES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def _pack(mapping, layer):
-    """:func:`_pack_layer`, cached per mapping (a mapping's weights do not change)."""
-    per = _PACKED.setdefault(mapping, {})
+def _codes(mapping, layer):
+    """:func:`_code_layer`, cached per mapping (a mapping's weights do not change)."""
+    per = _CODES.setdefault(mapping, {})
     if layer not in per:
-        per[layer] = _pack_layer(mapping, layer)
+        per[layer] = _code_layer(mapping, layer)
     return per[layer]
 
 
-def _pack_layer(mapping, layer):
-    """``(tile << 32) | (q + 2^31)`` per cell of ``W_layer`` (flat, C order) and the tiles' steps."""
+def _code_layer(mapping, layer):
+    """``(tile << b) | (q mod 2^b)`` per cell of ``W_layer`` (flat, C order; uint16 when it fits) and the tiles' steps.
+
+    ``(None, None)`` when the weights are off their integer grid (device noise):
+    the bit flips are then decoded from ``W`` (:func:`~neurosim.kernels.values.tagged_deltas`).
+    """
     W = mapping.qnet.weights[layer - 1]
+    bits = mapping.profile.weight_bits
     idx = np.flatnonzero(mapping.tile_layer == layer)
+    if idx.size << bits > 1 << 32:
+        return None, None
     T = np.empty(W.shape, np.int64)
     Sc = np.empty(W.shape)
     for local, t in enumerate(idx):
@@ -156,9 +164,11 @@ def _pack_layer(mapping, layer):
         T[sl] = local
         Sc[sl] = mapping.tile_scale[t]
     q = np.rint(W / Sc).astype(np.int64)
-    if not np.array_equal(q * Sc, W):  # not on the integer grid (device noise): no table
+    if not np.array_equal(q * Sc, W):
         return None, None
-    return np.ascontiguousarray(((T << 32) | (q + (1 << 31))).ravel()), np.ascontiguousarray(mapping.tile_scale[idx])
+    code = (T << bits) | (q & ((1 << bits) - 1))
+    dtype = np.uint16 if idx.size << bits <= 1 << 16 else np.uint32
+    return np.ascontiguousarray(code.ravel().astype(dtype)), np.ascontiguousarray(mapping.tile_scale[idx])
 
 
 def saturation_levels(net, x, zcache=None, chunk: int = 4096, ycache=None) -> np.ndarray:
@@ -223,7 +233,7 @@ def spiking_deltas(items, layer, W, chips, inputs):
     ``items``: ``[(ptr, cells, (code, number) or None, key)]`` in spec order;
     a cell drawn by several specs takes the later spec's value (the rate
     engine's tagged merge), stuck-at-0 gives ``d = w``. Apply with
-    :func:`neurosim.kernels.values.delta_synapses` (docs/theory.md #32).
+    :func:`neurosim.kernels.apply.stuck_synapses`'s ``d`` (docs/theory.md #32).
     """
     from ..kernels import values as KV
 
@@ -235,14 +245,16 @@ def spiking_deltas(items, layer, W, chips, inputs):
     tags = np.zeros(cells.size, np.int64)
     for t in range(1, len(items)):
         ptr, cells, tags = KV.merge_tagged(ptr, cells, tags, items[t][0], items[t][1], t)
-    return ptr, cells, KV.event_deltas(W, ptr, cells, tags, kind, num, hkey, chips, inputs)
+    n = len(items)
+    unit = np.ones((1, 1))
+    d = KV.tagged_deltas(W, ptr, cells, tags, 0, chips, inputs, kind, num, np.full(n, -1, np.int64), hkey,
+                         np.ones(n, np.int64), np.ones(n, np.int64), unit, unit, _BIG, _BIG, 1)
+    return ptr, cells, d
 
 
 __all__ = ["ValueTables", "value_tables", "saturation_levels", "neuron_value", "spiking_value", "spiking_deltas"]
 
 
-_NO_DEAD = np.zeros(0, dtype=np.int64)
-_NO_GRID = np.zeros((1, 1), dtype=np.int64)
 _NO_TAGS = np.zeros(0, dtype=np.int64)
 
 
@@ -260,40 +272,82 @@ def add_synapse_events(vt: ValueTables, syn, ptr, cells, k, first_k):
     return KV.merge_tagged(syn[0], syn[1], tags, ptr, cells, k)
 
 
-def apply_row_values(plan, Zv, Yv, W, l, syn, n_syn, first_k, chips, inputs, dead):
-    """Per-row synapse corrections ``(v - W_ij) y_j`` for layer ``l`` (events ``syn`` from :func:`add_synapse_events`).
+_DTABLES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_DTABLES_LOCK = threading.Lock()
+DTABLES_KEPT = 4
+"""Per-cell ``d`` tables kept per weight set (least recently used dropped first)."""
 
-    One spec without dead cores: the value's own loop (``max``/``min``/``bitflip``
-    from the packed integer table when the weights sit on it); otherwise the
-    tagged kernel, which also skips cells on dead cores (their tiles must already
-    be removed by the caller).
+
+def _delta_table(plan, W, l: int, k: int):
+    """``D = W - V`` of spec ``k`` on weight layer ``l`` (:func:`neurosim.kernels.values.delta_table`).
+
+    Kept per weight set (``plan.weights``, cached per network and precision),
+    keyed by the value and the layer's tile tables, the last
+    :data:`DTABLES_KEPT` of them, so repeated simulations build it once.
     """
     from ..kernels import values as KV
 
     vt = plan.values
-    ptr, cells, tags = syn
-    if dead is None and n_syn == 1:
+    fs, step = vt.fs[l - 1], vt.step[l - 1]
+    key = (l, int(vt.kind[k]), float(vt.num[k]), int(vt.bitsel[k]), W.dtype.str, vt.rows, vt.cols, vt.bits,
+           fs.tobytes(), step.tobytes())
+    with _DTABLES_LOCK:
+        per = _DTABLES.setdefault(plan.weights, OrderedDict())
+        D = per.get(key)
+        if D is not None:
+            per.move_to_end(key)
+            return D
+    D = KV.delta_table(W, vt.kind[k], vt.num[k], vt.bitsel[k], fs, step, vt.rows, vt.cols, vt.bits)
+    with _DTABLES_LOCK:
+        per[key] = D
+        while len(per) > DTABLES_KEPT:
+            per.popitem(last=False)
+    return D
+
+
+def _deltas(plan, W, l, ptr, cells, tags, first_k, n_specs, chips, inputs):
+    """Per-fault ``d = w - v`` of one layer's events (rows or chip segments), or None with a per-cell table ``D``.
+
+    Returns ``(D, d)``: one spec of a value other than a uniform bit flip reads
+    ``D`` (:func:`_delta_table`; ``W`` itself for zero) in place of
+    ``W``; a uniform bit flip decodes its cells from the code table; several
+    specs take each cell's value from its tag.
+    """
+    from ..kernels import values as KV
+
+    vt = plan.values
+    hkey = vt.layer_hkey(l)
+    if n_specs == 1:
         t = first_k
-        if vt.kind[t] in KV.TABLED:
-            if vt.packed[l - 1] is not None:
-                KV.table_synapses(Zv, Yv, ptr, cells, W.shape[1], vt.kind[t], vt.bitsel[t], vt.layer_hkey(l)[t],
-                                  vt.hmode[t], vt.group[t], chips, inputs, vt.packed[l - 1], vt.tscale[l - 1],
-                                  vt.nlev, vt.bits)
-                return
-        else:
-            KV.one_value_synapses(Zv, Yv, W, ptr, cells, vt.kind[t], vt.num[t], vt.bitsel[t], vt.layer_hkey(l)[t],
-                                  vt.hmode[t], vt.group[t], chips, inputs, vt.fs[l - 1], vt.step[l - 1], vt.rows,
-                                  vt.cols, vt.bits)
-            return
-    if tags is None:
-        tags = np.full(cells.size, first_k, np.int64)
-    if dead is not None:
-        dptr, dcells, grid = dead[0], dead[1], plan.tile_grids[l - 1]
+        if vt.kind[t] == KV.ZERO:
+            return W, None
+        if vt.kind[t] != KV.BITFLIP or vt.bitsel[t] >= 0:
+            return _delta_table(plan, W, l, t), None
+        if vt.codes[l - 1] is not None:
+            return W, KV.bitflip_deltas(W, ptr, cells, vt.codes[l - 1], vt.tstep[l - 1], hkey[t], vt.hmode[t],
+                                        vt.group[t], chips, inputs, vt.bits)
+    return W, KV.tagged_deltas(W, ptr, cells, _NO_TAGS if tags is None else tags, first_k, chips, inputs, vt.kind,
+                               vt.num, vt.bitsel, hkey, vt.hmode, vt.group, vt.fs[l - 1], vt.step[l - 1], vt.rows,
+                               vt.cols, vt.bits)
+
+
+def apply_row_values(plan, Zv, Yv, W, l, syn, n_syn, first_k, chips, inputs, dead):
+    """Per-row synapse corrections ``(v - W_ij) y_j`` for layer ``l`` (events ``syn`` from :func:`add_synapse_events`).
+
+    The stuck-at-0 kernels with the values' ``d`` (:func:`_deltas`); with dead
+    cores (``dead``: per-row CSR) cells on them are skipped, their tiles
+    already removed by the caller.
+    """
+    from ..kernels import apply as K
+
+    ptr, cells, tags = syn
+    D, d = _deltas(plan, W, l, ptr, cells, tags, first_k, n_syn, chips, inputs)
+    if dead is None:
+        K.stuck_synapses(Zv, Yv, D, ptr, cells, d)
     else:
-        dptr, dcells, grid = np.zeros(ptr.size, np.int64), _NO_DEAD, _NO_GRID
-    KV.valued_synapses(Zv, Yv, W, ptr, cells, tags, vt.kind, vt.num, vt.bitsel, vt.layer_hkey(l), vt.hmode,
-                       vt.group, chips, inputs, vt.fs[l - 1], vt.step[l - 1], vt.rows, vt.cols, vt.bits,
-                       dptr, dcells, grid)
+        p = plan.mapping.profile
+        K.stuck_synapses_live_cores(Zv, Yv, D, ptr, cells, dead[0], dead[1], plan.tile_grids[l - 1],
+                                    p.crossbar_rows, p.crossbar_cols, d)
 
 
 def segment_values(plan, W, l, seg, seg_tags, first_k, chips, cache=None):
@@ -303,17 +357,17 @@ def segment_values(plan, W, l, seg, seg_tags, first_k, chips, cache=None):
     a block of one chip reuses them, so a chip's faults are decoded once per
     task, not once per block.
     """
-    from ..kernels import values as KV
-
-    vt = plan.values
     one = seg[0].size == 2 and chips.size > 0
     if one and cache is not None:
         got = cache.get(("values", l))
         if got is not None and got[0] == int(chips[0]) and got[1].size == seg[2].size:
             return got[1]
-    d = KV.segment_deltas(W, seg[0], seg[1], seg[2], seg_tags if seg_tags is not None else _NO_TAGS, first_k,
-                          chips, vt.kind, vt.num, vt.bitsel, vt.layer_hkey(l), vt.hmode, vt.group, vt.fs[l - 1],
-                          vt.step[l - 1], vt.rows, vt.cols, vt.bits)
+    seg_ptr, fptr, cells = seg
+    seg_chips = chips[np.minimum(seg_ptr[:-1], max(chips.size - 1, 0))] if chips.size else seg_ptr[:-1] * 0
+    n_specs = 1 if seg_tags is None else 2
+    D, d = _deltas(plan, W, l, fptr, cells, seg_tags, first_k, n_specs, seg_chips, np.zeros_like(seg_chips))
+    if d is None:
+        d = D.reshape(-1)[cells]
     if one and cache is not None:
         cache[("values", l)] = (int(chips[0]), d)
     return d
