@@ -7,16 +7,36 @@ outputs of the previous layer (``Z`` rows were computed from them), ``W`` is
 One correction serves every fault value: a faulty cell ``(i, j)`` that holds
 ``v`` instead of ``w = W[i, j]`` changes ``Z[r, i]`` by ``(v - w) Y[r, j]``,
 applied as ``Z[r, i] -= d * Y[r, j]`` with ``d = w - v`` (docs/theory.md #32).
-Stuck-at-0 is ``d = W[i, j]``: the synapse kernels read ``d`` from ``W`` (pass a
-table of ``d`` per cell in its place, :func:`neurosim.kernels.values.delta_table`)
-or from a per-fault array ``d`` (:func:`neurosim.kernels.values.tagged_deltas`).
+Stuck-at-0 is ``d = w``. The loop is written once (:func:`_corrections`) and
+specialised per value kind at compile time (the kind is a constant in each
+call), so no fault pays for a branch on its value:
+
+=========  =========================================================  ==========
+kind       ``d``                                                       reads
+=========  =========================================================  ==========
+ZERO       ``w``                                                       ``W``
+GIVEN      ``d[e]`` (per fault, e.g. several specs merged)             ``d``
+NUMBER     ``w - v``                                                   ``W``
+SCALE      ``w - f*w``                                                 ``W``
+MAX / MIN  ``w - n*s`` / ``w + n*s`` (tile full scale)                 ``W``
+BITFLIP    ``(q - q') * s = +-2^k s`` (bit ``k`` of ``q`` flipped)     ``qtab``
+=========  =========================================================  ==========
+
+``q`` is the stored integer of the cell (``qtab``: one byte per cell on 8-bit
+chips), ``s`` its tile's step; the tile of ``(i, j)`` is ``cbt[i] + rbj[j]``
+(small per-row/column tables, no division). Bit flips read ``+-2^k s`` from
+the table ``T[(t*bits + k)*2 + bit_k(q)]`` (exact: ``q - q'`` is ``+-2^k``, or
+``-+2^(b-1)`` for the sign bit). Value parameters travel as one tuple ``va``
+(:func:`value_args`).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ._jit import jit
+from .rng import mix64
 
+ZERO, NUMBER, MAX, MIN, SATURATED, BITFLIP, SCALE, GIVEN = 0, 1, 2, 3, 4, 5, 6, 7
 NARROW = np.int64(1) << 32
 """Layers with fewer cells than this decode a cell with one 32-bit unsigned divide."""
 
@@ -36,6 +56,41 @@ def is_narrow(n_out, n_in):
     return np.int64(n_out) * np.int64(n_in) < NARROW
 
 
+@jit(inline="always")
+def flip(q, k, bits):
+    """Two's-complement ``bits``-bit integer ``q`` with bit ``k`` flipped (branch-free sign extension)."""
+    sh = np.int64(64 - bits)
+    return ((q ^ (np.int64(1) << k)) << sh) >> sh
+
+
+@jit(inline="always")
+def row_key(hkey, hmode, group, chip, inp):
+    """Key of the stream that picks flipped bits for one row: (chip // group), (chip, input) or chip."""
+    if hmode == 0:
+        c = np.uint64(chip // group)
+        b = np.uint64(0)
+    elif hmode == 1:
+        c = np.uint64(chip)
+        b = np.uint64(inp) + np.uint64(1)
+    else:
+        c = np.uint64(chip)
+        b = np.uint64(0)
+    return mix64(hkey ^ mix64(c * np.uint64(0x9E3779B97F4A7C15) + b))
+
+
+@jit(inline="always")
+def cell_bit(rk, cell, bits):
+    """Uniform bit in ``0..bits-1`` for ``cell`` under row key ``rk`` (multiply-shift of a 32-bit hash)."""
+    h = mix64(rk ^ (np.uint64(cell) * np.uint64(0xD6E8FEB86659FD93))) >> np.uint64(32)
+    return np.int64((h * np.uint64(bits)) >> np.uint64(32))
+
+
+@jit(inline="always")
+def uniform_bit(hkey, hmode, group, chip, inp, cell, bits):
+    """The bit a bitflip fault flips when none is chosen: a hash of the site's stream identity."""
+    return cell_bit(row_key(hkey, hmode, group, chip, inp), cell, bits)
+
+
 @jit
 def _is_dead(dead_ptr, dead, r, core):
     for e in range(dead_ptr[r], dead_ptr[r + 1]):
@@ -44,31 +99,67 @@ def _is_dead(dead_ptr, dead, r, core):
     return False
 
 
-@jit
-def stuck_synapses_live_cores(Z, Y, W, ptr, cells, dead_ptr, dead, tile_core_grid, rows, cols, d=None):
-    """``Z[r, i] -= w * Y[r, j]`` for every faulty cell ``i*n_in+j`` of row ``r``, skipping cells on dead cores.
+@jit(inline="always")
+def _corrections(Z, Y, W, ptr, cells, dead_ptr, dead, tile_core_grid, rows, cols, kind, d, va):
+    """``Z[r, i] -= d * Y[r, j]`` per faulty cell of row ``r``, ``d`` by ``kind`` (module table); dead cores skipped.
 
-    ``w`` is ``W[i, j]`` (stuck-at-0, or a table of ``d`` in place of ``W``) or,
-    when given, ``d[e]`` per fault. Cores: ``dead_ptr``/``dead`` CSR per row
-    (``dead`` may be empty: no core is dead); ``tile_core_grid[cb, rb]`` is the
-    core of tile ``(rb, cb)`` of this layer and cell ``(i, j)`` is in tile
-    ``(j // rows, i // cols)``; a dead tile's contribution is removed elsewhere
-    (:func:`dead_core_tiles`).
+    Inlined into each caller with a constant ``kind``. ``va`` =
+    ``(num, bit, hkey, hmode, group, chips, inputs, qtab, cbt, rbj, tfs, T, bits)``.
     """
+    num, bit, hkey, hmode, group, chips, inputs, qtab, cbt, rbj, tfs, T, bits = va
     n_in = W.shape[1]
     narrow = is_narrow(Z.shape[1], n_in)
     has_cores = dead.size > 0
     for r in range(ptr.size - 1):
         has_dead = has_cores and dead_ptr[r + 1] > dead_ptr[r]
+        rk = row_key(hkey, hmode, group, chips[r], inputs[r]) if kind == BITFLIP and bit < 0 else np.uint64(0)
         for e in range(ptr[r], ptr[r + 1]):
-            i, j = decode(cells[e], n_in, narrow)
+            c = cells[e]
+            i, j = decode(c, n_in, narrow)
             if has_dead and _is_dead(dead_ptr, dead, r, tile_core_grid[i // cols, j // rows]):
                 continue
-            if d is None:
+            if kind == ZERO:  # each kind updates Z itself: W's precision is kept for stuck-at-0
+                Z[r, i] -= W[i, j] * Y[r, j]
+            elif kind == GIVEN:
+                Z[r, i] -= d[e] * Y[r, j]
+            elif kind == NUMBER:
+                Z[r, i] -= (W[i, j] - num) * Y[r, j]
+            elif kind == SCALE:
                 w = W[i, j]
-            else:
-                w = d[e]
-            Z[r, i] -= w * Y[r, j]
+                Z[r, i] -= (w - num * w) * Y[r, j]
+            elif kind == MAX:
+                Z[r, i] -= (W[i, j] - tfs[cbt[i] + rbj[j]]) * Y[r, j]
+            elif kind == MIN:
+                Z[r, i] -= (W[i, j] - (-tfs[cbt[i] + rbj[j]])) * Y[r, j]
+            else:  # BITFLIP
+                q = np.int64(qtab[c])
+                k = bit if bit >= 0 else cell_bit(rk, c, bits)
+                Z[r, i] -= T[((cbt[i] + rbj[j]) * bits + k) * 2 + ((q >> k) & 1)] * Y[r, j]
+
+
+@jit
+def _no_value():
+    """``va`` of the stuck-at-0 kernels (unused arrays empty)."""
+    e = np.zeros(0, dtype=np.int64)
+    return (0.0, np.int64(-1), np.uint64(0), np.int64(0), np.int64(1), e, e, np.zeros(0, dtype=np.int8), e, e,
+            np.zeros(0), np.zeros(0), np.int64(1))
+
+
+@jit
+def stuck_synapses_live_cores(Z, Y, W, ptr, cells, dead_ptr, dead, tile_core_grid, rows, cols, d=None):
+    """``Z[r, i] -= w * Y[r, j]`` for every faulty cell ``i*n_in+j`` of row ``r``, skipping cells on dead cores.
+
+    ``w`` is ``W[i, j]`` (stuck-at-0) or, when given, ``d[e]`` per fault.
+    Cores: ``dead_ptr``/``dead`` CSR per row (``dead`` may be empty: no core is
+    dead); ``tile_core_grid[cb, rb]`` is the core of tile ``(rb, cb)`` of this
+    layer and cell ``(i, j)`` is in tile ``(j // rows, i // cols)``; a dead
+    tile's contribution is removed elsewhere (:func:`dead_core_tiles`).
+    """
+    va = _no_value()
+    if d is None:
+        _corrections(Z, Y, W, ptr, cells, dead_ptr, dead, tile_core_grid, rows, cols, ZERO, va[10], va)
+    else:
+        _corrections(Z, Y, W, ptr, cells, dead_ptr, dead, tile_core_grid, rows, cols, GIVEN, d, va)
 
 
 _NO_PTR = np.zeros(1, dtype=np.int64)
@@ -79,6 +170,27 @@ _NO_GRID = np.zeros((1, 1), dtype=np.int64)
 def stuck_synapses(Z, Y, W, ptr, cells, d=None):
     """:func:`stuck_synapses_live_cores` with no dead core: ``Z[r, i] -= w * Y[r, j]`` per faulty cell."""
     stuck_synapses_live_cores(Z, Y, W, ptr, cells, _NO_PTR, _NO_PTR[:0], _NO_GRID, 1, 1, d)
+
+
+@jit
+def value_synapses(Z, Y, W, ptr, cells, dead_ptr, dead, tile_core_grid, rows, cols, kind, va):
+    """One spec's value faults (``kind`` NUMBER, SCALE, MAX, MIN or BITFLIP; ``va`` of :func:`value_args`).
+
+    The loop of :func:`stuck_synapses_live_cores`, compiled once per kind.
+    """
+    d = va[10]
+    if kind == NUMBER:
+        _corrections(Z, Y, W, ptr, cells, dead_ptr, dead, tile_core_grid, rows, cols, NUMBER, d, va)
+    elif kind == SCALE:
+        _corrections(Z, Y, W, ptr, cells, dead_ptr, dead, tile_core_grid, rows, cols, SCALE, d, va)
+    elif kind == MAX:
+        _corrections(Z, Y, W, ptr, cells, dead_ptr, dead, tile_core_grid, rows, cols, MAX, d, va)
+    elif kind == MIN:
+        _corrections(Z, Y, W, ptr, cells, dead_ptr, dead, tile_core_grid, rows, cols, MIN, d, va)
+    elif kind == BITFLIP:
+        _corrections(Z, Y, W, ptr, cells, dead_ptr, dead, tile_core_grid, rows, cols, BITFLIP, d, va)
+    else:
+        raise ValueError("value_synapses: kind must be NUMBER, SCALE, MAX, MIN or BITFLIP")
 
 
 @jit

@@ -1,15 +1,13 @@
-"""Fault values as sparse corrections (numba): the per-fault ``d = w - v`` of each value.
+"""Fault values (numba): per-fault ``d = w - v`` for merged specs, neuron values, read noise.
 
 A faulty synapse ``W[i, j]`` of row ``r`` that holds ``v`` instead of ``w``
-changes the pre-activation by ``(v - w) * Y[r, j]``; the stuck-at-0 kernels of
+changes the pre-activation by ``(v - w) * Y[r, j]``; the kernels of
 :mod:`neurosim.kernels.apply` apply it as ``Z[r, i] -= d * Y[r, j]`` with
-``d = w - v`` (docs/theory.md #32), read from a per-cell table in place of
-``W`` (:func:`delta_table`: one value for the whole layer) or from a per-fault
-array (:func:`tagged_deltas`, :func:`bitflip_deltas`). So every value costs one
-read per fault, as stuck-at-0's ``W[i, j]``, and all paths give the same bits.
-A faulty neuron is set to its value. Events of several specs are merged first,
-each cell tagged with the spec that decides its value (the later spec on a
-tie), so every cell is corrected once.
+``d = w - v`` (docs/theory.md #32): one spec's value inside the loop
+(:func:`~neurosim.kernels.apply.value_synapses`), several specs' values from the
+per-fault ``d`` of :func:`tagged_deltas`. Events of several specs are merged
+first, each cell tagged with the spec that decides its value (the later spec
+on a tie), so every cell is corrected once. A faulty neuron is set to its value.
 
 Value codes (``neurosim.faults.values.CODES``): 0 zero, 1 number, 2 max,
 3 min, 5 bitflip, 6 scale. Per tag ``t``: ``kind[t]``, ``num[t]`` (the number
@@ -21,19 +19,20 @@ the tile shape, ``bits`` the weight width (two's complement).
 
 ``d`` per value (``w = W[i, j]``, ``q = rint(w / s)`` the stored integer):
 zero ``w``; number ``w - v``; ``scale`` ``w - f*w``; ``max`` ``w - n*s``;
-``min`` ``w + n*s``; ``bitflip`` ``(q - q') * s`` with ``q'`` = ``q`` with one bit
-flipped (``q' - q = +-2^k``, so this is ``v - w`` exactly, with no rounding).
-``d`` is computed in float64 and stored in the working precision (``W.dtype``).
+``min`` ``w + n*s``; ``bitflip`` ``(q - q') * s`` with ``q'`` = ``q`` with bit
+``k`` flipped (``q - q' = +-2^k``, so this is ``w - v`` exactly, no rounding).
+``d`` is computed in float64, so all paths give the same bits in float64;
+in float32 the weight is float32 and the correction float64 before it is
+added (stuck-at-0 alone keeps float32 arithmetic).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ._jit import jit
-from .apply import decode, is_narrow, stuck_synapses_shared
-from .rng import mix64, stream, uniform
-
-ZERO, NUMBER, MAX, MIN, SATURATED, BITFLIP, SCALE = 0, 1, 2, 3, 4, 5, 6
+from .apply import (BITFLIP, GIVEN, MAX, MIN, NUMBER, SATURATED, SCALE, ZERO, cell_bit, decode, flip,  # noqa: F401
+                    is_narrow, row_key, stuck_synapses_shared, uniform_bit)
+from .rng import stream, uniform
 
 valued_synapses_shared = stuck_synapses_shared
 """Shared (per-chip segment) corrections with per-fault ``d``: the stuck-at-0 kernel itself."""
@@ -70,44 +69,6 @@ def merge_tagged(ptr_a, a, ta, ptr_b, b, tag_b):
 
 
 @jit(inline="always")
-def flip(q, k, bits):
-    """Two's-complement ``bits``-bit integer ``q`` with bit ``k`` flipped."""
-    m = np.int64(1) << bits
-    u = (q & (m - 1)) ^ (np.int64(1) << k)  # q mod 2^b (two's complement), bit k flipped
-    if u >= (m >> 1):
-        u -= m
-    return u
-
-
-@jit(inline="always")
-def row_key(hkey, hmode, group, chip, inp):
-    """Key of the stream that picks flipped bits for one row: (chip // group), (chip, input) or chip."""
-    if hmode == 0:
-        c = np.uint64(chip // group)
-        b = np.uint64(0)
-    elif hmode == 1:
-        c = np.uint64(chip)
-        b = np.uint64(inp) + np.uint64(1)
-    else:
-        c = np.uint64(chip)
-        b = np.uint64(0)
-    return mix64(hkey ^ mix64(c * np.uint64(0x9E3779B97F4A7C15) + b))
-
-
-@jit(inline="always")
-def cell_bit(rk, cell, bits):
-    """Uniform bit in ``0..bits-1`` for ``cell`` under row key ``rk`` (multiply-shift of a 32-bit hash)."""
-    h = mix64(rk ^ (np.uint64(cell) * np.uint64(0xD6E8FEB86659FD93))) >> np.uint64(32)
-    return np.int64((h * np.uint64(bits)) >> np.uint64(32))
-
-
-@jit(inline="always")
-def uniform_bit(hkey, hmode, group, chip, inp, cell, bits):
-    """The bit a bitflip fault flips when none is chosen: a hash of the site's stream identity."""
-    return cell_bit(row_key(hkey, hmode, group, chip, inp), cell, bits)
-
-
-@jit(inline="always")
 def cell_delta(w, kind, num, k, fs, step, bits):
     """``d = w - v`` of one faulty cell (module docstring); ``k``: the flipped bit (bitflip only)."""
     if kind == ZERO:
@@ -135,7 +96,7 @@ def tagged_deltas(W, ptr, cells, tags, tag0, chips, inputs, kind, num, bitsel, h
     """
     n_in = W.shape[1]
     narrow = is_narrow(W.shape[0], n_in)
-    d = np.empty(cells.size, dtype=W.dtype)
+    d = np.empty(cells.size)
     has_tags = tags.size > 0
     for r in range(ptr.size - 1):
         for e in range(ptr[r], ptr[r + 1]):
@@ -147,43 +108,6 @@ def tagged_deltas(W, ptr, cells, tags, tag0, chips, inputs, kind, num, bitsel, h
             if kind[t] == BITFLIP and k < 0:
                 k = uniform_bit(hkey[t], hmode[t], group[t], chips[r], inputs[r], c, bits)
             d[e] = cell_delta(W[i, j], kind[t], num[t], k, fs[cb, rb], step[cb, rb], bits)
-    return d
-
-
-@jit
-def delta_table(W, kind, num, bit, fs, step, rows, cols, bits):
-    """``D[i, j] = d`` of every cell under one value (not a uniform bit): the stuck-at-0 kernels read it for ``W``."""
-    n_out, n_in = W.shape
-    D = np.empty((n_out, n_in), dtype=W.dtype)
-    for i in range(n_out):
-        cb = i // cols
-        for j in range(n_in):
-            rb = j // rows
-            D[i, j] = cell_delta(W[i, j], kind, num, bit, fs[cb, rb], step[cb, rb], bits)
-    return D
-
-
-@jit
-def bitflip_deltas(W, ptr, cells, code, tstep, hkey, hmode, group, chips, inputs, bits):
-    """``d = (q - q') * s`` per event of one uniform-bit ``bitflip`` spec, from the per-cell code table.
-
-    ``code[c] = (tile << bits) | (q mod 2^bits)`` (see
-    :func:`neurosim.sim.values.value_tables`), ``tstep[tile]`` the tile's step:
-    one small table read and one hash per fault, no read of ``W`` (only its
-    dtype is used). Same ``d`` as :func:`tagged_deltas`.
-    """
-    d = np.empty(cells.size, dtype=W.dtype)
-    mask = (np.int64(1) << bits) - 1
-    half = np.int64(1) << (bits - 1)
-    for r in range(ptr.size - 1):
-        rk = row_key(hkey, hmode, group, chips[r], inputs[r])
-        for e in range(ptr[r], ptr[r + 1]):
-            c = cells[e]
-            u = np.int64(code[c])
-            q = u & mask
-            if q >= half:
-                q -= mask + 1
-            d[e] = (q - flip(q, cell_bit(rk, c, bits), bits)) * tstep[u >> bits]
     return d
 
 

@@ -15,9 +15,7 @@ simulation:
 from __future__ import annotations
 
 import math
-import threading
 import weakref
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,12 +54,15 @@ class ValueTables:
     bits: int
     valued: bool
     saturated: bool
-    codes: tuple = ()
-    """Per weight layer: the cell code table of :func:`neurosim.kernels.values.bitflip_deltas` (or None)."""
-    tstep: tuple = ()
-    """Per weight layer: quantisation step of each of its tiles (the tile index of the code table)."""
+    qtab: tuple = ()
+    """Per weight layer: the stored integer of each cell (flat, smallest signed dtype), or None (no bit flips
+    simulated from it: no ``bitflip`` spec, or weights off their integer grid)."""
+    tiles: tuple = ()
+    """Per weight layer: ``(cbt, rbj, tfs, T)`` of :mod:`neurosim.kernels.apply` (tile of cell ``(i, j)`` is
+    ``cbt[i] + rbj[j]``; ``tfs`` full scale per tile; ``T`` the bit-flip corrections ``+-2^k s``)."""
     nlev: int = 0
     """Largest integer level ``n = 2^(b-1) - 1``."""
+
     def layer_hkey(self, layer: int) -> np.ndarray:
         """Bit-choice keys for weight layer ``layer`` (distinct per layer)."""
         salt = np.uint64((layer * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF)
@@ -123,52 +124,59 @@ def value_tables(specs, keys, target) -> ValueTables:
         wbits = 0
     valued = bool(np.any(kind != CODES["zero"]))
     saturated = bool(np.any(kind == CODES["saturated"]))
-    codes, tstep = [None] * net.n_layers, [None] * net.n_layers
-    uniform = [s for s, c, b in zip(specs, kind, bitsel) if c == CODES["bitflip"] and b < 0]
+    qtab = [None] * net.n_layers
+    uniform = [s for s, c in zip(specs, kind) if c == CODES["bitflip"]]
     if mapping is not None and uniform:
         need = set()
         for s in uniform:
             need.update(s.resolve_layers(net.n_layers))
         for l in sorted(need):
-            codes[l - 1], tstep[l - 1] = _codes(mapping, l)
+            qtab[l - 1] = _qtable(mapping, l)
+    tiles = tuple(_tile_args(W.shape, f, st, rows, cols, max(wbits, 1)) for W, f, st in zip(net.weights, fs, step)) \
+        if net.is_dense else ()
     return ValueTables(kind, num, bitsel, hkey, hmode, group, tuple(fs), tuple(step), rows, cols, max(wbits, 1),
-                       valued, saturated, tuple(codes), tuple(tstep), levels(wbits) if mapping is not None else 0)
+                       valued, saturated, tuple(qtab), tiles, levels(wbits) if mapping is not None else 0)
 
 
-_CODES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+def _tile_args(shape, fs, step, rows, cols, bits):
+    """``(cbt, rbj, tfs, T)`` of one weight layer (see :class:`ValueTables`); tile ``t = cb * n_rb + rb``."""
+    n_out, n_in = shape
+    n_rb = fs.shape[1]
+    cbt = np.ascontiguousarray((np.arange(n_out) // cols) * n_rb, dtype=np.int64)
+    rbj = np.ascontiguousarray(np.arange(n_in) // rows, dtype=np.int64)
+    wk = np.array([2.0 ** k for k in range(bits - 1)] + [-(2.0 ** (bits - 1))])  # weight of bit k (two's compl.)
+    s = step.ravel()[:, None] * wk[None, :]  # d = q - q' = +w_k if bit k is set, else -w_k (times s, exact)
+    T = np.ascontiguousarray(np.stack([-s, s], axis=-1).ravel())
+    return cbt, rbj, np.ascontiguousarray(fs.ravel()), T
 
 
-def _codes(mapping, layer):
-    """:func:`_code_layer`, cached per mapping (a mapping's weights do not change)."""
-    per = _CODES.setdefault(mapping, {})
+_QTABLES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _qtable(mapping, layer):
+    """:func:`_qtable_layer`, cached per mapping (a mapping's weights do not change)."""
+    per = _QTABLES.setdefault(mapping, {})
     if layer not in per:
-        per[layer] = _code_layer(mapping, layer)
+        per[layer] = _qtable_layer(mapping, layer)
     return per[layer]
 
 
-def _code_layer(mapping, layer):
-    """``(tile << b) | (q mod 2^b)`` per cell of ``W_layer`` (flat, C order; uint16 when it fits) and the tiles' steps.
+def _qtable_layer(mapping, layer):
+    """The stored integer ``q = rint(w / s_tile)`` of every cell of ``W_layer`` (flat, C order; int8 on 8-bit chips).
 
-    ``(None, None)`` when the weights are off their integer grid (device noise):
-    the bit flips are then decoded from ``W`` (:func:`~neurosim.kernels.values.tagged_deltas`).
+    None when the weights are off their integer grid (device noise): bit flips
+    are then decoded from ``W`` (:func:`~neurosim.kernels.values.tagged_deltas`).
     """
     W = mapping.qnet.weights[layer - 1]
     bits = mapping.profile.weight_bits
-    idx = np.flatnonzero(mapping.tile_layer == layer)
-    if idx.size << bits > 1 << 32:
-        return None, None
-    T = np.empty(W.shape, np.int64)
     Sc = np.empty(W.shape)
-    for local, t in enumerate(idx):
-        sl = (slice(mapping.tile_c0[t], mapping.tile_c1[t]), slice(mapping.tile_r0[t], mapping.tile_r1[t]))
-        T[sl] = local
-        Sc[sl] = mapping.tile_scale[t]
-    q = np.rint(W / Sc).astype(np.int64)
+    for t in np.flatnonzero(mapping.tile_layer == layer):
+        Sc[mapping.tile_c0[t]:mapping.tile_c1[t], mapping.tile_r0[t]:mapping.tile_r1[t]] = mapping.tile_scale[t]
+    q = np.rint(W / Sc)
     if not np.array_equal(q * Sc, W):
-        return None, None
-    code = (T << bits) | (q & ((1 << bits) - 1))
-    dtype = np.uint16 if idx.size << bits <= 1 << 16 else np.uint32
-    return np.ascontiguousarray(code.ravel().astype(dtype)), np.ascontiguousarray(mapping.tile_scale[idx])
+        return None
+    dtype = next(d for d in (np.int8, np.int16, np.int32, np.int64) if np.iinfo(d).bits >= bits)
+    return np.ascontiguousarray(q.ravel().astype(dtype))
 
 
 def saturation_levels(net, x, zcache=None, chunk: int = 4096, ycache=None) -> np.ndarray:
@@ -272,82 +280,54 @@ def add_synapse_events(vt: ValueTables, syn, ptr, cells, k, first_k):
     return KV.merge_tagged(syn[0], syn[1], tags, ptr, cells, k)
 
 
-_DTABLES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-_DTABLES_LOCK = threading.Lock()
-DTABLES_KEPT = 4
-"""Per-cell ``d`` tables kept per weight set (least recently used dropped first)."""
+_NO_INT8 = np.zeros(0, dtype=np.int8)
+_NO_PTR = np.zeros(1, dtype=np.int64)
+_NO_GRID = np.zeros((1, 1), dtype=np.int64)
 
 
-def _delta_table(plan, W, l: int, k: int):
-    """``D = W - V`` of spec ``k`` on weight layer ``l`` (:func:`neurosim.kernels.values.delta_table`).
+def value_args(vt: ValueTables, l: int, k: int, chips, inputs) -> tuple:
+    """``va`` of :func:`neurosim.kernels.apply.value_synapses` for spec ``k`` on weight layer ``l``."""
+    q = vt.qtab[l - 1] if vt.qtab and vt.qtab[l - 1] is not None else _NO_INT8
+    cbt, rbj, tfs, T = vt.tiles[l - 1]
+    return (float(vt.num[k]), np.int64(vt.bitsel[k]), np.uint64(vt.layer_hkey(l)[k]), np.int64(vt.hmode[k]),
+            np.int64(vt.group[k]), chips, inputs, q, cbt, rbj, tfs, T, np.int64(vt.bits))
 
-    Kept per weight set (``plan.weights``, cached per network and precision),
-    keyed by the value and the layer's tile tables, the last
-    :data:`DTABLES_KEPT` of them, so repeated simulations build it once.
-    """
+
+def tagged(vt: ValueTables, W, l, ptr, cells, tags, first_k, chips, inputs):
+    """``d = w - v`` per event, each by its tag's spec (:func:`neurosim.kernels.values.tagged_deltas`)."""
     from ..kernels import values as KV
 
-    vt = plan.values
-    fs, step = vt.fs[l - 1], vt.step[l - 1]
-    key = (l, int(vt.kind[k]), float(vt.num[k]), int(vt.bitsel[k]), W.dtype.str, vt.rows, vt.cols, vt.bits,
-           fs.tobytes(), step.tobytes())
-    with _DTABLES_LOCK:
-        per = _DTABLES.setdefault(plan.weights, OrderedDict())
-        D = per.get(key)
-        if D is not None:
-            per.move_to_end(key)
-            return D
-    D = KV.delta_table(W, vt.kind[k], vt.num[k], vt.bitsel[k], fs, step, vt.rows, vt.cols, vt.bits)
-    with _DTABLES_LOCK:
-        per[key] = D
-        while len(per) > DTABLES_KEPT:
-            per.popitem(last=False)
-    return D
-
-
-def _deltas(plan, W, l, ptr, cells, tags, first_k, n_specs, chips, inputs):
-    """Per-fault ``d = w - v`` of one layer's events (rows or chip segments), or None with a per-cell table ``D``.
-
-    Returns ``(D, d)``: one spec of a value other than a uniform bit flip reads
-    ``D`` (:func:`_delta_table`; ``W`` itself for zero) in place of
-    ``W``; a uniform bit flip decodes its cells from the code table; several
-    specs take each cell's value from its tag.
-    """
-    from ..kernels import values as KV
-
-    vt = plan.values
-    hkey = vt.layer_hkey(l)
-    if n_specs == 1:
-        t = first_k
-        if vt.kind[t] == KV.ZERO:
-            return W, None
-        if vt.kind[t] != KV.BITFLIP or vt.bitsel[t] >= 0:
-            return _delta_table(plan, W, l, t), None
-        if vt.codes[l - 1] is not None:
-            return W, KV.bitflip_deltas(W, ptr, cells, vt.codes[l - 1], vt.tstep[l - 1], hkey[t], vt.hmode[t],
-                                        vt.group[t], chips, inputs, vt.bits)
-    return W, KV.tagged_deltas(W, ptr, cells, _NO_TAGS if tags is None else tags, first_k, chips, inputs, vt.kind,
-                               vt.num, vt.bitsel, hkey, vt.hmode, vt.group, vt.fs[l - 1], vt.step[l - 1], vt.rows,
-                               vt.cols, vt.bits)
+    return KV.tagged_deltas(W, ptr, cells, _NO_TAGS if tags is None else tags, first_k, chips, inputs, vt.kind,
+                            vt.num, vt.bitsel, vt.layer_hkey(l), vt.hmode, vt.group, vt.fs[l - 1], vt.step[l - 1],
+                            vt.rows, vt.cols, vt.bits)
 
 
 def apply_row_values(plan, Zv, Yv, W, l, syn, n_syn, first_k, chips, inputs, dead):
     """Per-row synapse corrections ``(v - W_ij) y_j`` for layer ``l`` (events ``syn`` from :func:`add_synapse_events`).
 
-    The stuck-at-0 kernels with the values' ``d`` (:func:`_deltas`); with dead
-    cores (``dead``: per-row CSR) cells on them are skipped, their tiles
-    already removed by the caller.
+    One spec: the value's own compiled loop (:func:`neurosim.kernels.apply.value_synapses`;
+    zero is the stuck-at-0 kernel); several: per-fault ``d`` from the tags.
+    With dead cores (``dead``: per-row CSR) cells on them are skipped, their
+    tiles already removed by the caller.
     """
     from ..kernels import apply as K
 
+    vt = plan.values
     ptr, cells, tags = syn
-    D, d = _deltas(plan, W, l, ptr, cells, tags, first_k, n_syn, chips, inputs)
     if dead is None:
-        K.stuck_synapses(Zv, Yv, D, ptr, cells, d)
+        dptr, dcells, grid, rows, cols = _NO_PTR, _NO_PTR[:0], _NO_GRID, 1, 1
     else:
         p = plan.mapping.profile
-        K.stuck_synapses_live_cores(Zv, Yv, D, ptr, cells, dead[0], dead[1], plan.tile_grids[l - 1],
-                                    p.crossbar_rows, p.crossbar_cols, d)
+        dptr, dcells, grid, rows, cols = dead[0], dead[1], plan.tile_grids[l - 1], p.crossbar_rows, p.crossbar_cols
+    kind = int(vt.kind[first_k])
+    if n_syn == 1 and kind == K.ZERO:
+        K.stuck_synapses_live_cores(Zv, Yv, W, ptr, cells, dptr, dcells, grid, rows, cols)
+    elif n_syn == 1 and (kind != K.BITFLIP or vt.qtab[l - 1] is not None):
+        K.value_synapses(Zv, Yv, W, ptr, cells, dptr, dcells, grid, rows, cols, kind,
+                         value_args(vt, l, first_k, chips, inputs))
+    else:
+        d = tagged(vt, W, l, ptr, cells, tags, first_k, chips, inputs)
+        K.stuck_synapses_live_cores(Zv, Yv, W, ptr, cells, dptr, dcells, grid, rows, cols, d)
 
 
 def segment_values(plan, W, l, seg, seg_tags, first_k, chips, cache=None):
@@ -363,11 +343,12 @@ def segment_values(plan, W, l, seg, seg_tags, first_k, chips, cache=None):
         if got is not None and got[0] == int(chips[0]) and got[1].size == seg[2].size:
             return got[1]
     seg_ptr, fptr, cells = seg
-    seg_chips = chips[np.minimum(seg_ptr[:-1], max(chips.size - 1, 0))] if chips.size else seg_ptr[:-1] * 0
-    n_specs = 1 if seg_tags is None else 2
-    D, d = _deltas(plan, W, l, fptr, cells, seg_tags, first_k, n_specs, seg_chips, np.zeros_like(seg_chips))
-    if d is None:
-        d = D.reshape(-1)[cells]
+    vt = plan.values
+    if seg_tags is None and vt.kind[first_k] == CODES["zero"]:
+        d = W.reshape(-1)[cells]
+    else:
+        seg_chips = chips[np.minimum(seg_ptr[:-1], max(chips.size - 1, 0))] if chips.size else seg_ptr[:-1] * 0
+        d = tagged(vt, W, l, fptr, cells, seg_tags, first_k, seg_chips, np.zeros_like(seg_chips))
     if one and cache is not None:
         cache[("values", l)] = (int(chips[0]), d)
     return d
