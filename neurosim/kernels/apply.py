@@ -11,23 +11,26 @@ Stuck-at-0 is ``d = w``. The loop is written once (:func:`_corrections`) and
 specialised per value kind at compile time (the kind is a constant in each
 call), so no fault pays for a branch on its value:
 
-=========  =========================================================  ==========
-kind       ``d``                                                       reads
-=========  =========================================================  ==========
-ZERO       ``w``                                                       ``W``
-GIVEN      ``d[e]`` (per fault, e.g. several specs merged)             ``d``
-NUMBER     ``w - v``                                                   ``W``
-SCALE      ``w - f*w``                                                 ``W``
-MAX / MIN  ``w - n*s`` / ``w + n*s`` (tile full scale)                 ``W``
-BITFLIP    ``(q - q') * s = +-2^k s`` (bit ``k`` of ``q`` flipped)     ``qtab``
-=========  =========================================================  ==========
+=========  ==========================================================  ==========
+kind       ``d``                                                        reads
+=========  ==========================================================  ==========
+ZERO       ``w``                                                        ``W``
+GIVEN      ``d[e]`` (per fault, e.g. several specs merged)              ``d``
+NUMBER     ``w - v``                                                    ``W``
+SCALE      ``w - f*w``                                                  ``W``
+MAX / MIN  ``w - n*s`` / ``w + n*s`` (tile full scale ``n*s``)          ``qtab``
+BITFLIP    ``(q - q') * s = +-2^k s`` (bit ``k`` of ``q`` flipped)      ``qtab``
+=========  ==========================================================  ==========
 
 ``q`` is the stored integer of the cell (``qtab``: one byte per cell on 8-bit
-chips), ``s`` its tile's step; the tile of ``(i, j)`` is ``cbt[i] + rbj[j]``
-(small per-row/column tables, no division). Bit flips read ``+-2^k s`` from
-the table ``T[(t*bits + k)*2 + bit_k(q)]`` (exact: ``q - q'`` is ``+-2^k``, or
-``-+2^(b-1)`` for the sign bit). Value parameters travel as one tuple ``va``
-(:func:`value_args`).
+chips, much smaller than ``W`` and so mostly in cache), ``s`` its tile's
+step; the tile of ``(i, j)`` is ``t = cbt[i] + rbj[j]`` (small per-row/column
+tables, no division). ``max``/``min`` read ``d`` from ``T[(t << bits) + (q mod
+2^bits)]``, the same float64 ``w - (+-n*s)`` for each possible ``q`` of the
+tile (``w = q*s`` exactly, rounded to ``W``'s precision first); bit flips read
+``+-2^k s`` from ``T[(t*bits + k)*2 + bit_k(q)]`` (exact: ``q - q'`` is
+``+-2^k``, or ``-+2^(b-1)`` for the sign bit). Value parameters travel as one tuple ``va``
+(:func:`neurosim.sim.values.value_args`).
 """
 from __future__ import annotations
 
@@ -104,9 +107,10 @@ def _corrections(Z, Y, W, ptr, cells, dead_ptr, dead, tile_core_grid, rows, cols
     """``Z[r, i] -= d * Y[r, j]`` per faulty cell of row ``r``, ``d`` by ``kind`` (module table); dead cores skipped.
 
     Inlined into each caller with a constant ``kind``. ``va`` =
-    ``(num, bit, hkey, hmode, group, chips, inputs, qtab, cbt, rbj, tfs, T, bits)``.
+    ``(num, bit, hkey, hmode, group, chips, inputs, qtab, cbt, rbj, T, bits)``.
     """
-    num, bit, hkey, hmode, group, chips, inputs, qtab, cbt, rbj, tfs, T, bits = va
+    num, bit, hkey, hmode, group, chips, inputs, qtab, cbt, rbj, T, bits = va
+    mask = (np.int64(1) << bits) - 1
     n_in = W.shape[1]
     narrow = is_narrow(Z.shape[1], n_in)
     has_cores = dead.size > 0
@@ -127,10 +131,8 @@ def _corrections(Z, Y, W, ptr, cells, dead_ptr, dead, tile_core_grid, rows, cols
             elif kind == SCALE:
                 w = W[i, j]
                 Z[r, i] -= (w - num * w) * Y[r, j]
-            elif kind == MAX:
-                Z[r, i] -= (W[i, j] - tfs[cbt[i] + rbj[j]]) * Y[r, j]
-            elif kind == MIN:
-                Z[r, i] -= (W[i, j] - (-tfs[cbt[i] + rbj[j]])) * Y[r, j]
+            elif kind == MAX or kind == MIN:
+                Z[r, i] -= T[((cbt[i] + rbj[j]) << bits) + (np.int64(qtab[c]) & mask)] * Y[r, j]
             else:  # BITFLIP
                 q = np.int64(qtab[c])
                 k = bit if bit >= 0 else cell_bit(rk, c, bits)
@@ -142,7 +144,7 @@ def _no_value():
     """``va`` of the stuck-at-0 kernels (unused arrays empty)."""
     e = np.zeros(0, dtype=np.int64)
     return (0.0, np.int64(-1), np.uint64(0), np.int64(0), np.int64(1), e, e, np.zeros(0, dtype=np.int8), e, e,
-            np.zeros(0), np.zeros(0), np.int64(1))
+            np.zeros(0), np.int64(1))
 
 
 @jit

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -55,13 +55,15 @@ class ValueTables:
     valued: bool
     saturated: bool
     qtab: tuple = ()
-    """Per weight layer: the stored integer of each cell (flat, smallest signed dtype), or None (no bit flips
-    simulated from it: no ``bitflip`` spec, or weights off their integer grid)."""
+    """Per weight layer: the stored integer of each cell (flat, smallest signed dtype), or None (no ``max``,
+    ``min`` or ``bitflip`` spec there, or weights off their integer grid: values then decoded from ``W``)."""
     tiles: tuple = ()
     """Per weight layer: ``(cbt, rbj, tfs, T)`` of :mod:`neurosim.kernels.apply` (tile of cell ``(i, j)`` is
     ``cbt[i] + rbj[j]``; ``tfs`` full scale per tile; ``T`` the bit-flip corrections ``+-2^k s``)."""
     nlev: int = 0
     """Largest integer level ``n = 2^(b-1) - 1``."""
+    cache: dict = field(default_factory=dict, compare=False, repr=False)
+    """``max``/``min`` correction tables per (layer, kind, dtype), built on first use (:func:`value_args`)."""
 
     def layer_hkey(self, layer: int) -> np.ndarray:
         """Bit-choice keys for weight layer ``layer`` (distinct per layer)."""
@@ -125,7 +127,7 @@ def value_tables(specs, keys, target) -> ValueTables:
     valued = bool(np.any(kind != CODES["zero"]))
     saturated = bool(np.any(kind == CODES["saturated"]))
     qtab = [None] * net.n_layers
-    uniform = [s for s, c in zip(specs, kind) if c == CODES["bitflip"]]
+    uniform = [s for s, c in zip(specs, kind) if c in (CODES["max"], CODES["min"], CODES["bitflip"])]
     if mapping is not None and uniform:
         need = set()
         for s in uniform:
@@ -281,16 +283,39 @@ def add_synapse_events(vt: ValueTables, syn, ptr, cells, k, first_k):
 
 
 _NO_INT8 = np.zeros(0, dtype=np.int8)
+_NO_F64 = np.zeros(0)
 _NO_PTR = np.zeros(1, dtype=np.int64)
 _NO_GRID = np.zeros((1, 1), dtype=np.int64)
 
 
-def value_args(vt: ValueTables, l: int, k: int, chips, inputs) -> tuple:
-    """``va`` of :func:`neurosim.kernels.apply.value_synapses` for spec ``k`` on weight layer ``l``."""
+def value_args(vt: ValueTables, l: int, k: int, chips, inputs, dtype=np.float64) -> tuple:
+    """``va`` of :func:`neurosim.kernels.apply.value_synapses` for spec ``k`` on weight layer ``l``.
+
+    ``T``: the bit-flip table for ``bitflip``; for ``max``/``min`` the
+    correction of every possible stored integer ``q`` of each tile,
+    ``T[(t << b) + (q mod 2^b)] = float64(dtype(q * s_t)) - (+-n * s_t)`` (the
+    value ``w - v`` takes with ``w = W[i, j]``: ``W`` holds ``q * s_t`` rounded
+    to the working precision ``dtype``), built once per (layer, kind, dtype).
+    """
     q = vt.qtab[l - 1] if vt.qtab and vt.qtab[l - 1] is not None else _NO_INT8
     cbt, rbj, tfs, T = vt.tiles[l - 1]
+    kind = int(vt.kind[k])
+    if kind in (CODES["max"], CODES["min"]):
+        key = (l, kind, np.dtype(dtype).str)
+        T = vt.cache.get(key)
+        if T is None:
+            b = vt.bits
+            u = np.arange(1 << b, dtype=np.int64)
+            qs = np.where(u >= 1 << (b - 1), u - (1 << b), u)  # two's complement value of each code
+            step = vt.step[l - 1].ravel()
+            w = (qs[None, :] * step[:, None]).astype(dtype).astype(np.float64)
+            v = tfs[:, None] if kind == CODES["max"] else -tfs[:, None]
+            T = np.ascontiguousarray((w - v).ravel())
+            vt.cache[key] = T
+    elif kind != CODES["bitflip"]:
+        T = _NO_F64
     return (float(vt.num[k]), np.int64(vt.bitsel[k]), np.uint64(vt.layer_hkey(l)[k]), np.int64(vt.hmode[k]),
-            np.int64(vt.group[k]), chips, inputs, q, cbt, rbj, tfs, T, np.int64(vt.bits))
+            np.int64(vt.group[k]), chips, inputs, q, cbt, rbj, T, np.int64(vt.bits))
 
 
 def tagged(vt: ValueTables, W, l, ptr, cells, tags, first_k, chips, inputs):
@@ -322,9 +347,9 @@ def apply_row_values(plan, Zv, Yv, W, l, syn, n_syn, first_k, chips, inputs, dea
     kind = int(vt.kind[first_k])
     if n_syn == 1 and kind == K.ZERO:
         K.stuck_synapses_live_cores(Zv, Yv, W, ptr, cells, dptr, dcells, grid, rows, cols)
-    elif n_syn == 1 and (kind != K.BITFLIP or vt.qtab[l - 1] is not None):
+    elif n_syn == 1 and (kind in (K.NUMBER, K.SCALE) or vt.qtab[l - 1] is not None):
         K.value_synapses(Zv, Yv, W, ptr, cells, dptr, dcells, grid, rows, cols, kind,
-                         value_args(vt, l, first_k, chips, inputs))
+                         value_args(vt, l, first_k, chips, inputs, W.dtype))
     else:
         d = tagged(vt, W, l, ptr, cells, tags, first_k, chips, inputs)
         K.stuck_synapses_live_cores(Zv, Yv, W, ptr, cells, dptr, dcells, grid, rows, cols, d)
