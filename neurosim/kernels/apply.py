@@ -200,14 +200,38 @@ def stuck_synapses_shared(Z, Y, W, seg_ptr, fptr, cells, skip, d=None):
     """:func:`stuck_synapses` for rows that share their fault list (one chip's permanent faults).
 
     Segment ``s`` (rows ``seg_ptr[s]:seg_ptr[s+1]``, unless ``skip[s]``) has the
-    faulty cells ``cells[fptr[s]:fptr[s+1]]``. Each fault is decoded once (its
-    ``i``, ``j`` and ``w``: ``W[i, j]``, or ``d[e]`` when given) and applied to
-    every row of the segment; when the faults outnumber the cost of transposing
-    the rows, the segment is transposed so the row loop is innermost and
-    contiguous. Every ``Z[r, i]`` receives the same subtractions in the same
-    order as with :func:`stuck_synapses`, so the results are bit-identical to it.
+    faulty cells ``cells[fptr[s]:fptr[s+1]]``, each with ``w = W[i, j]``
+    (stuck-at-0) or ``d[e]`` when given; see :func:`_shared_segments`.
     """
-    n_out, n_in = Z.shape[1], W.shape[1]
+    if d is None:
+        _shared_segments(Z, Y, W.shape[1], seg_ptr, fptr, cells, skip, _gather(W, cells))
+    else:
+        _shared_segments(Z, Y, W.shape[1], seg_ptr, fptr, cells, skip, d)
+
+
+@jit
+def _gather(W, cells):
+    """``W[i, j]`` of every cell (in ``W``'s precision)."""
+    n_in = W.shape[1]
+    narrow = is_narrow(W.shape[0], n_in)
+    w = np.empty(cells.size, dtype=W.dtype)
+    for e in range(cells.size):
+        i, j = decode(cells[e], n_in, narrow)
+        w[e] = W[i, j]
+    return w
+
+
+@jit
+def _shared_segments(Z, Y, n_in, seg_ptr, fptr, cells, skip, ww):
+    """``Z[r, i] -= ww[e] * Y[r, j]`` for the faults of each segment and every row of it.
+
+    Each fault is decoded once per segment and applied to every row of the
+    segment; when the faults outnumber the cost of transposing the rows, the
+    segment is transposed so the row loop is innermost and contiguous. Every
+    ``Z[r, i]`` receives the same subtractions in the same order as with
+    :func:`stuck_synapses`, so the results are bit-identical to it.
+    """
+    n_out = Z.shape[1]
     narrow = is_narrow(n_out, n_in)
     for s in range(seg_ptr.size - 1):
         if skip[s]:
@@ -219,15 +243,8 @@ def stuck_synapses_shared(Z, Y, W, seg_ptr, fptr, cells, skip, d=None):
             continue
         ii = np.empty(k, dtype=np.int64)
         jj = np.empty(k, dtype=np.int64)
-        ww = np.empty(k, dtype=W.dtype if d is None else d.dtype)
         for q in range(k):
-            i, j = decode(cells[e0 + q], n_in, narrow)
-            ii[q] = i
-            jj[q] = j
-            if d is None:
-                ww[q] = W[i, j]
-            else:
-                ww[q] = d[e0 + q]
+            ii[q], jj[q] = decode(cells[e0 + q], n_in, narrow)
         if nr >= 8 and k >= n_in + 2 * n_out:
             YT = np.empty((n_in, nr), dtype=Y.dtype)
             ZT = np.empty((n_out, nr), dtype=Z.dtype)
@@ -237,7 +254,7 @@ def stuck_synapses_shared(Z, Y, W, seg_ptr, fptr, cells, skip, d=None):
                 for i in range(n_out):
                     ZT[i, t] = Z[r0 + t, i]
             for q in range(k):
-                i, j, w = ii[q], jj[q], ww[q]
+                i, j, w = ii[q], jj[q], ww[e0 + q]
                 for t in range(nr):
                     ZT[i, t] -= w * YT[j, t]
             for t in range(nr):
@@ -246,7 +263,7 @@ def stuck_synapses_shared(Z, Y, W, seg_ptr, fptr, cells, skip, d=None):
         else:
             for r in range(r0, r1):
                 for q in range(k):
-                    Z[r, ii[q]] -= ww[q] * Y[r, jj[q]]
+                    Z[r, ii[q]] -= ww[e0 + q] * Y[r, jj[q]]
 
 
 @jit
