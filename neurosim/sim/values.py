@@ -1,14 +1,18 @@
 """Fault values for the engine: per-spec value tables and per-layer tile tables.
 
-The engine hands these arrays to :func:`neurosim.kernels.values.valued_synapses`
-and :func:`~neurosim.kernels.values.set_neurons_recorded`; this module turns
-the specs' :class:`~neurosim.faults.values.FaultValue` into numbers once per
-simulation:
+The engine hands these arrays to :func:`neurosim.kernels.apply.value_synapses`
+(one spec's value, via :func:`apply_row_values`), :func:`neurosim.kernels.values.tagged_deltas`
+(several specs, chip segments) and :func:`~neurosim.kernels.values.set_neurons_recorded`;
+this module turns the specs' :class:`~neurosim.faults.values.FaultValue` into
+numbers once per simulation:
 
 * ``max``/``min`` on a mapped chip: the tile's full-scale weight ``n * s_tile``
   (``n = 2^(b-1) - 1``); with a stated ``range``: its ends (a plain number).
 * ``bitflip``: the stored integer ``q = rint(w / s_tile)``, bit ``k`` flipped in
-  ``b``-bit two's complement, times ``s_tile``.
+  ``b``-bit two's complement, times ``s_tile``; the correction is
+  ``w - v = (q - q') * s_tile``.
+* per layer: the stored integers (:func:`_qtable`, cached per mapping) and
+  the tile tables of :func:`_tile_args`.
 * ``saturated`` neurons: :func:`saturation_levels` of the clean network on the
   evaluation inputs (layer ``l``: ``max_b max_i y_l[b, i]``).
 """
