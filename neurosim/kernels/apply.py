@@ -176,7 +176,8 @@ def stuck_synapses(Z, Y, W, ptr, cells, d=None):
 
 @jit
 def value_synapses(Z, Y, W, ptr, cells, dead_ptr, dead, tile_core_grid, rows, cols, kind, va):
-    """One spec's value faults (``kind`` NUMBER, SCALE, MAX, MIN or BITFLIP; ``va`` of :func:`value_args`).
+    """One spec's value faults (``kind`` NUMBER, SCALE, MAX, MIN or BITFLIP; ``va`` of
+    :func:`neurosim.sim.values.value_args`).
 
     The loop of :func:`stuck_synapses_live_cores`, compiled once per kind.
     """
@@ -185,10 +186,8 @@ def value_synapses(Z, Y, W, ptr, cells, dead_ptr, dead, tile_core_grid, rows, co
         _corrections(Z, Y, W, ptr, cells, dead_ptr, dead, tile_core_grid, rows, cols, NUMBER, d, va)
     elif kind == SCALE:
         _corrections(Z, Y, W, ptr, cells, dead_ptr, dead, tile_core_grid, rows, cols, SCALE, d, va)
-    elif kind == MAX:
+    elif kind == MAX or kind == MIN:  # the same loop: the sign is in va's table
         _corrections(Z, Y, W, ptr, cells, dead_ptr, dead, tile_core_grid, rows, cols, MAX, d, va)
-    elif kind == MIN:
-        _corrections(Z, Y, W, ptr, cells, dead_ptr, dead, tile_core_grid, rows, cols, MIN, d, va)
     elif kind == BITFLIP:
         _corrections(Z, Y, W, ptr, cells, dead_ptr, dead, tile_core_grid, rows, cols, BITFLIP, d, va)
     else:
