@@ -20,7 +20,6 @@ from ..faults.spec import as_specs
 from ..kernels import apply as K
 from ..kernels import events as E
 from ..kernels import spiking as SK
-from ..kernels import values as KV
 from .plan import DEFAULT_PRECISION, _core_tables
 
 
