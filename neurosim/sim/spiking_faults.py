@@ -20,7 +20,6 @@ from ..faults.spec import as_specs
 from ..kernels import apply as K
 from ..kernels import events as E
 from ..kernels import spiking as SK
-from ..kernels import values as KV
 from .plan import DEFAULT_PRECISION, _core_tables
 
 
@@ -219,7 +218,7 @@ def _synapse_faults(lay, Zl, src, items, T, k, core=None, l=0):
     for ptr, cells, tick, d, _ in _zero_union(items, T, k):
         p, c = _at(ptr, cells, tick, T, k)
         if d is not None:  # values: (v - w) y_j per faulty cell, d = w - v (neurosim.sim.values)
-            KV.delta_synapses(Zl, src, lay.W.shape[1], p, c, d)
+            K.stuck_synapses(Zl, src, lay.W, p, c, d)
         elif lay.shared is None:
             if core is None:
                 K.stuck_synapses(Zl, src, lay.W, p, c)
