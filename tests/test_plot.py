@@ -52,8 +52,7 @@ def test_number_formatting_has_no_float_noise():
     assert num(0.05000000000000001) == "0.05" and num(5.0) == "5" and num(1e-4) == "0.0001" and num(1.234567e-7) == "1.235e-7"
     assert clean_text("p_on=0.05000000000000001:p_off=0.2") == "p_on=0.05:p_off=0.2"
     s = FaultSpec("synapse", "intermittent", 0.02, burst=5, duty=0.2)
-    assert s.p_on != 0.05 or True  # whatever float the conversion gives ...
-    assert spec_text(s) == "synapse:intermittent:0.02:burst=5:duty=0.2"  # ... it is shown as the user wrote it
+    assert spec_text(s) == "synapse:intermittent:0.02:burst=5:duty=0.2"  # whatever float p_on is, shown as written
     with pytest.raises(AssertionError):
         no_float_noise(["p_on=0.05000000000000001"])  # the checker itself can fail
 
@@ -65,6 +64,12 @@ def test_rate_labels_define_the_rate_per_site_and_mode():
     assert "fraction of synapses" in perm and "per chip" in perm
     assert "neuron" in tran and "per inference" in tran
     assert "cores" in inter and "weak" in inter and "per chip" in inter
+    assert "stuck at 0 " in perm
+    for value, words in (("max", "stuck at the tile's max"), ("0.5", "stuck at 0.5"), ("saturated", "saturated"),
+                         ("bitflip", "flipped bit"), ("scale=0.5", "scale=0.5")):
+        site = "neuron" if value == "saturated" else "synapse"
+        label = rate_label(FaultSpec(site, "permanent", 0.1, value=value))
+        assert words in label and "stuck at 0 " not in label, (value, label)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

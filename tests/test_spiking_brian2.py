@@ -97,3 +97,59 @@ def test_transient_faults_agree_statistically(rng, case):
     # and the faults matter: the faulty mean is off the clean count by more than 5 SE somewhere
     clean = simulate_spiking(net, x, [], ticks=T, spike_counts=True).clean_spike_counts[2]
     assert np.any(np.abs(ma - clean) > 5 * np.sqrt(a.var(0, ddof=1) / R) + 1e-9)
+
+
+def _value_arrays(net, sites, specs):
+    """Per layer: the stuck-at-value weights (NaN elsewhere) and the scale factors (1 elsewhere) of the sites;
+    a cell drawn by several specs takes the last one's value (docs/values.md, "Overlaps")."""
+    vals = {l: np.full(W.shape, np.nan) for l, W in enumerate(net.weights, 1)}
+    scales = {l: np.ones(W.shape) for l, W in enumerate(net.weights, 1)}
+    for spec, st in zip(specs, sites):
+        fv = spec.fault_value
+        for l, cells in st.items():
+            if spec.site != "synapse":
+                continue
+            if fv.kind == "scale":
+                scales[l].reshape(-1)[cells] = fv.number
+                vals[l].reshape(-1)[cells] = np.nan  # a later scale= acts on W_ij, not on an earlier value
+            else:
+                vals[l].reshape(-1)[cells] = fv.number
+    return vals, scales
+
+
+@pytest.mark.parametrize("kind", ["LIF", "CubaLIF"])
+def test_synapse_values_equal_brian2_tick_for_tick(rng, x, kind):
+    """Synapses stuck at a number and drifted by scale= (beside dead and saturated neurons): Brian2, fed the
+    engine's own fault sites as weights replaced / scaled, fires the same spikes at the same ticks."""
+    net = net_of(rng, kind)
+    faults = [FaultSpec("synapse", "permanent", 0.25, layers=(1,), value=1.75),
+              FaultSpec("synapse", "permanent", 0.3, layers=(2,), value="scale", scale=-0.6),
+              FaultSpec("synapse", "permanent", 0.2, layers=(2,), value=-3.0),
+              FaultSpec("neuron", "permanent", 0.1, layers=(1,), value="saturated")]
+    C = 2
+    ours = simulate_spiking(net, x, faults, n_chips=C, seed=8, ticks=T, spike_trains=True)
+    for chip in range(C):
+        sites = spiking_fault_sites(net, faults, chip=chip, seed=8)
+        assert np.intersect1d(sites[1][2], sites[2][2]).size  # overlapping cells: the later spec's value
+        vals, scales = _value_arrays(net, sites, faults)
+        sat = {1: np.isin(np.arange(net.sizes[1]), sites[3][1])}
+        b2 = run_brian2_network(net, x, T, saturated=sat, synapse_values=vals, synapse_scales=scales,
+                                record_trains=True)
+        for l in (1, 2):
+            assert b2.spike_trains[l].sum() > 0
+            np.testing.assert_array_equal(ours.spike_trains[l][chip], b2.spike_trains[l])
+        np.testing.assert_allclose(ours.faulty[chip], b2.outputs, rtol=0, atol=1e-12)  # clean + Δ: rounding only
+        assert np.any(ours.spike_trains[2][chip] != ours.clean_spike_trains[2])  # the values change the spikes
+
+
+def test_synapse_value_arrays_are_checked_and_applied_in_order():
+    from neurosim.errors import ConfigError
+    from neurosim.spiking.brian2_net import synapse_weights
+
+    W = [np.array([[1.0, 2.0], [3.0, 4.0]])]
+    got = synapse_weights(W, dead_synapses={1: np.array([[0, 0], [0, 1]], bool)},
+                          synapse_values={1: np.array([[np.nan, 9.0], [np.nan, 7.0]])},
+                          synapse_scales={1: np.array([[0.5, 0.5], [1.0, 1.0]])})
+    np.testing.assert_array_equal(got[0], [[0.5, 9.0], [3.0, 0.0]])
+    with pytest.raises(ConfigError, match=r"'synapse_values\[1\]' must have the shape of W_1"):
+        synapse_weights(W, synapse_values={1: np.zeros(3)})

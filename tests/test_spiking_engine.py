@@ -230,6 +230,17 @@ def test_bad_run_parameters_refused(rng, x):
         simulate_spiking(Network.from_arrays([np.ones((2, 6)), np.ones((1, 2))], [np.zeros(2), np.zeros(1)], "relu"), x, [])
 
 
+def test_device_non_idealities_refused_in_spiking_mode(rng, x):
+    """simulate(devices=/age=) on a spiking network: one line, not silently ideal devices."""
+    from neurosim import simulate
+    net = make_net(rng, "LIF", 0)
+    for kw in (dict(devices=True), dict(devices=True, age="1y"), dict(age=3600.0)):
+        with pytest.raises(ConfigError, match="rate mode only") as e:
+            simulate(net, x, ["neuron:permanent:0.1"], ticks=T, **kw)
+        assert "\n" not in str(e.value)
+    assert simulate(net, x, ["neuron:permanent:0.1"], ticks=T, devices=None, seed=1).delta.shape[1] == x.shape[0]
+
+
 @pytest.mark.parametrize("faults", [["neuron:permanent:0.3:layers=2"], ["neuron:permanent:0.02", "synapse:transient:0.002"],
                                     ["router:transient:0.2:layers=2", "neuron:transient:0.05:layers=3:scope=tick"],
                                     ["router:transient:0.1:layers=1", "neuron:permanent:0.1:layers=2"],

@@ -98,6 +98,41 @@ def test_cli_simulate_o_writes_the_same_delta_with_checksums(setup, tmp_path, ca
         load_result(out)
 
 
+@pytest.mark.parametrize("case", ["spiking", "devices"])
+def test_cli_simulate_o_streams_spiking_and_device_runs_in_chunks(setup, tmp_path, capsys, monkeypatch, case):
+    """Spiking and device runs take the streamed path too: chunks of 2 chips give one simulate() call's bits."""
+    calls = []
+    real = ns.sim.stream.simulate_stream
+
+    def spy(*a, **kw):
+        kw["chunk_chips"] = 2
+        for c0, r in real(*a, **kw):
+            calls.append(c0)
+            yield c0, r
+    monkeypatch.setattr(ns.sim.stream, "simulate_stream", spy)
+    out = tmp_path / "r.h5"
+    if case == "spiking":
+        model = ROOT / "examples" / "digits_snn_lif.h5"
+        args, kw, target = ["--ticks", "12"], dict(ticks=12), ns.load_network(model)
+    else:
+        model = DIGITS
+        args, kw, target = ["--profile", "pcm", "--devices", "--age", "1d"], dict(devices=True, age="1d"), None
+    x, _ = ns.io.load_bundled_data(model)
+    assert main(["simulate", str(model), "--fault", "neuron:permanent:0.05", "--chips", "5", "--seed", "4",
+                 "--limit", "6", "-o", str(out), *args]) == 0
+    text = capsys.readouterr().out
+    assert calls == [0, 2, 4]
+    if target is None:
+        target = ns.map_network(ns.load_network(model), "pcm")
+        assert "device non-idealities" in text
+    else:
+        assert "T=12 ticks" in text
+    ref = ns.simulate(target, x[:6], "neuron:permanent:0.05", n_chips=5, seed=4, **kw)
+    res = load_result(out)
+    assert np.array_equal(res.delta, ref.delta) and np.array_equal(res.fault_counts, ref.fault_counts)
+    assert res.config["n_chips"] == 5 and "first_chip" not in res.config
+
+
 def test_streamed_memory_model_grows_per_input_not_per_delta():
     sizes = [64, 64, 32, 10]
     full = [simulate_bytes(sizes, 450, n) for n in (10**4, 10**5, 10**6)]

@@ -34,6 +34,11 @@ def run(args):
         return 0
     state = "" if info["status"] == "complete" else f" (partial sweep: {info['n_complete']}/{info['n_points']} points)"
     print(f"{info['summary']}: {len(info['figures'])} figures{state}")
+    if info["non_finite_points"]:
+        import sys
+
+        print(f"neurosim report: warning: {len(info['non_finite_points'])} points have non-finite output errors "
+              "(inf/NaN); flagged in summary.md (column 'non-finite Δ') and left out of the figures.", file=sys.stderr)
     for f in info["figures"]:
         print(f"  {f}")
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .spiking_args import add_spiking_args, spiking_kwargs
-from .common import (add_chips, add_common, add_model_inputs, add_progress, check_output_path, dump_json,
+from .common import (add_chips, add_common, add_model_inputs, add_progress, check_output_path,
                      load_inputs, load_model, load_target, print_json, progress_bar, table)
 
 
@@ -87,43 +87,32 @@ def summarize(res, confidence=0.95) -> dict:
 
 
 def run(args):
-    from ..io.mapping_io import save_result
-    from ..sim import simulate
-
     out = check_output_path(args.output)
     net, _ = load_model(args.model)
     x, labels = load_inputs(args, net)
     net, mapping = load_target(args, x_sample=x)
     specs = parse_faults(args, mapping.profile if mapping is not None else None, allow_empty=args.devices)
     spk = spiking_kwargs(args, net)
-    from ..spiking.network import is_spiking
-
     if args.age is not None and not args.devices:
         from ..errors import ConfigError
 
         raise ConfigError(f"'--age' (drift time) needs device non-idealities: got --age {args.age} without "
                           "--devices; add --devices (a profile whose [device] table has drift) or drop --age.")
-    if not spk and not is_spiking(res_net(mapping, net)) and not args.devices:
-        return _run_streamed(args, out, net, mapping, x, labels, specs)
     dev = {"devices": True, "age": args.age} if args.devices else {}
-    with progress_bar(args.chips * x.shape[0], "simulate", enabled=args.progress) as bar:
-        res = simulate(mapping or net, x, specs, n_chips=args.chips, seed=args.seed, threads=args.threads,
-                       progress=bar.update, labels=labels, precision=args.precision, **dev, **spk)
-    s = summarize(res, args.confidence)
-    if out is not None:
-        save_result(res, out, extra={"command": "simulate", "model": str(args.model), "summary": _plain(s)})
-    if args.json:
-        print_json(args, s, profile=mapping.profile.name if mapping is not None else None, seed=res.seed)
-        return 0
+    return _run_streamed(args, out, net, mapping, x, labels, specs, {**dev, **spk})
+
+
+def _header(chips, x, mapping, seed, specs, config) -> str:
+    """The summary's first lines: what ran (chips, inputs, target, seed, faults, device non-idealities)."""
     target = f"'{mapping.profile.name}' mapping" if mapping is not None else (
-        f"spiking network, T={res.ticks} ticks of {res.dt_s:g} s" if getattr(res, "ticks", 0) else "float network")
-    header = (f"{res.n_chips} chips x {x.shape[0]} inputs on the {target}, seed {res.seed}; faults: "
-              + (", ".join(f.to_text() for f in res.faults) or "none"))
-    if "devices" in res.config:
-        d = res.config["devices"]
+        f"spiking network, T={config['ticks']} ticks of {config['dt_s']:g} s" if config.get("ticks") else "float network")
+    header = (f"{chips} chips x {x.shape[0]} inputs on the {target}, seed {seed}; faults: "
+              + (", ".join(f.to_text() for f in specs) or "none"))
+    if "devices" in config:
+        d = config["devices"]
         on = [k for k in ("programming", "drift") if d[k] != "none"] + [k for k in ("read_sigma", "adc_bits", "dac_bits") if d[k]]
         header += f"\ndevice non-idealities: {', '.join(on)}; age {d['age_s']:.4g} s"
-    return _print_summary(s, header, out)
+    return header
 
 
 def _print_summary(s, header, out):
@@ -147,18 +136,13 @@ def _print_summary(s, header, out):
     return 0
 
 
-def _plain(s):
-    import json
-
-    return json.loads(dump_json(s))
-
-
 def res_net(mapping, net):
     return mapping.qnet if mapping is not None else net
 
 
-def _run_streamed(args, out, net, mapping, x, labels, specs):
-    """Rate mode: chips in chunks, Δ to ``out`` chunk by chunk, memory bounded (neurosim.sim.stream)."""
+def _run_streamed(args, out, net, mapping, x, labels, specs, sim_kw):
+    """Every mode (rate, spiking, devices): chips in chunks, Δ to ``out`` chunk by chunk, memory bounded
+    (neurosim.sim.stream; each chunk is ``simulate(first_chip=...)``, so results equal one big call)."""
     import sys
 
     from .._resources import check_memory, streamed_simulate_bytes
@@ -172,16 +156,16 @@ def _run_streamed(args, out, net, mapping, x, labels, specs):
     if out is not None:  # at most 8 bytes per Δ value on disk
         check_output_path(out, estimate_bytes=8.0 * chips * x.shape[0] * sizes[-1])
 
+    config = {}
     with progress_bar(chips * x.shape[0], "simulate", enabled=args.progress) as bar:
         s = run_streamed(mapping or net, x, specs, chips, seed=args.seed, threads=args.threads, out=out,
                          labels=labels, progress=bar.update, confidence=args.confidence, precision=args.precision,
-                         interval=flip_interval, extra={"command": "simulate", "model": str(args.model)})
+                         interval=flip_interval, extra={"command": "simulate", "model": str(args.model)},
+                         config_out=config, **sim_kw)
     if s["non_finite"]:
         print(f"neurosim simulate: warning: {s['non_finite']} faulty output values are not finite (inf/NaN); "
               "the statistics below include them", file=sys.stderr)
     if args.json:
         print_json(args, s, profile=mapping.profile.name if mapping is not None else None, seed=s["seed"])
         return 0
-    target = f"'{mapping.profile.name}' mapping" if mapping is not None else "float network"
-    return _print_summary(s, f"{chips} chips x {x.shape[0]} inputs on the {target}, seed {s['seed']}; faults: "
-                          + ", ".join(f.to_text() for f in specs), out)
+    return _print_summary(s, _header(chips, x, mapping, s["seed"], specs, config), out)

@@ -23,6 +23,17 @@ def add_parser(sub):
     p.add_argument("--faults", metavar="FILE.toml", default=None, help="more fault specs as [[fault]] tables (site, mode, optional layers/params; rate ignored)")
     p.add_argument("--rates", required=True,
                    help="LO:HI:N (N log-spaced rates from LO to HI) or a comma list, e.g. 1e-4:1e-1:13")
+    dev = p.add_argument_group("device noise (rate mode, a profile with a [device] table; see docs/sweeps.md)")
+    dev.add_argument("--devices", action="store_true",
+                     help="simulate every point with the profile's [device] non-idealities (implied by the axes below)")
+    dev.add_argument("--programming-sigma", metavar="LIST", default=None,
+                     help="noise axis: programming-noise sigmas replacing device.programming_sigma, e.g. 0,0.02,0.05 "
+                          "(0 = no programming noise; needs programming = gaussian or lognormal)")
+    dev.add_argument("--read-sigma", metavar="LIST", default=None,
+                     help="noise axis: per-inference read-noise sigmas (std / w_max) replacing device.read_sigma, "
+                          "e.g. 0,0.01,0.02")
+    dev.add_argument("--age", metavar="LIST", default=None,
+                     help="noise axis: deployment ages for conductance drift, e.g. 0,1h,30d,1y (needs drift)")
     add_chips(p, "sweep")
     add_inputs(p)
     ex = p.add_mutually_exclusive_group()
@@ -49,11 +60,12 @@ def run(args):
     from .. import _validate
     from ..errors import ConfigError
     from ..sweep.executors import make_executor
-    from ..sweep import build_context, load_sweep_faults, parse_rates, run_sweep, spec_key
+    from ..sweep import build_context, load_sweep_faults, noise_points, parse_rates, run_sweep, spec_key
 
     if not args.output:
         raise ConfigError("'neurosim sweep' needs -o FILE.h5 (the sweep file to write or resume).")
     rates = parse_rates(args.rates)
+    noise = noise_points(args.programming_sigma, args.read_sigma, args.age, devices=args.devices)
     faults = list(args.fault or [])
     if args.faults:
         faults += load_sweep_faults(args.faults)
@@ -69,19 +81,24 @@ def run(args):
     x, labels = load_inputs(args, net)
     ctx = build_context(net, x, profiles=profiles, faults=faults, rates=rates,
                         n_chips=args.chips, seed=args.seed, raw_samples=args.raw_samples, max_chips=args.max_chips,
-                        spiking=_spiking(args, net))
+                        spiking=_spiking(args, net), devices=noise)
     out = run_sweep(ctx, args.output, net=net, labels=labels, executor=executor, force=args.force,
                     progress=args.progress)
     for note in out.notes:
         print(f"neurosim sweep: note: {note}", file=sys.stderr)
     g = ctx.grid
+    if out.non_finite:
+        print(_non_finite_warning(ctx, out.non_finite), file=sys.stderr)
     info = out.to_dict()
+    info["non_finite"] = {str(k): v for k, v in out.non_finite.items()}
     info.update(grid={"profiles": [p or "float" for p in g.profiles], "faults": [spec_key(s) for s in g.specs],
-                      "rates": list(g.rates)}, n_chips=ctx.n_chips, n_inputs=ctx.n_inputs, seed=ctx.seed)
+                      "rates": list(g.rates), **({"devices": [dict(d) for d in g.devices]} if g.devices else {})},
+                n_chips=ctx.n_chips, n_inputs=ctx.n_inputs, seed=ctx.seed)
     if args.json:
         print_json(args, info, profile=[p or "float" for p in g.profiles], seed=ctx.seed)
         return 0
-    shape = f"{len(g.profiles)} profile(s) x {len(g.specs)} spec(s) x {len(g.rates)} rate(s)"
+    shape = f"{len(g.profiles)} profile(s) x " + (f"{g.n_noise} noise point(s) x " if g.devices else "") + \
+        f"{len(g.specs)} spec(s) x {len(g.rates)} rate(s)"
     if out.n_computed == 0 and out.n_reused == out.n_points:
         print(f"{out.path}: all {out.n_points} points already complete ({shape}); nothing to do")
     else:
@@ -89,6 +106,21 @@ def run(args):
               f"{out.n_computed} computed, {out.n_reused} reused, {out.elapsed_s:.1f} s on {out.executor}")
     return 0
 
+
+
+def _non_finite_warning(ctx, non_finite: dict) -> str:
+    """One line: how many points have inf/NaN in Δ, and the first of them."""
+    from ..sweep import noise_label, spec_key
+
+    g = ctx.grid
+    i = next(iter(non_finite))
+    p, s, r = g.point(i)
+    where = f"{g.profiles[p] or 'float'}, {spec_key(g.specs[s])}, rate {g.rates[r]:g}" + (
+        f", {noise_label(g.devices[g.noise(i)])}" if g.devices else "")
+    return (f"neurosim sweep: warning: {len(non_finite)} of {g.n_points} points have non-finite output errors "
+            f"(inf/NaN: {sum(non_finite.values())} values in all; first: point {i}, {where}); their statistics "
+            "are inf/NaN (summary 'non_finite' per point; the report flags them). Large fault values overflow "
+            "the outputs; use smaller values.")
 
 
 def _spiking(args, net):

@@ -13,81 +13,69 @@ position, ``c = (p*c_out + co)*K + k``.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ._jit import jit
+from .apply import _is_dead
 
 
-@jit
-def conv_stuck_synapses(Z, Y, Wm, idx, ptr, cells):
-    """Shared kernel: remove ``Wm[co, k] * Y[r, idx[p, k]]`` from ``Z[r, co*P + p]`` for every position ``p``."""
+@jit(inline="always")
+def _remove_cell(Z, Y, Wm, idx, r, c, replicated):
+    """Remove cell ``c``'s contribution ``Wm[co, k] * Y[r, idx[p, k]]`` from ``Z[r, co*P + p]`` (all ``p`` it serves)."""
     P, K = idx.shape
-    for r in range(ptr.size - 1):
-        for e in range(ptr[r], ptr[r + 1]):
-            c = cells[e]
-            co = c // K
-            k = c - co * K
-            w = Wm[co, k]
-            for p in range(P):
-                j = idx[p, k]
-                if j >= 0:
-                    Z[r, co * P + p] -= w * Y[r, j]
-
-
-@jit
-def conv_stuck_synapses_replicated(Z, Y, Wm, idx, ptr, cells):
-    """Replicated kernels: cell ``(p*c_out + co)*K + k`` removes ``Wm[co, k] * Y[r, idx[p, k]]`` from ``Z[r, co*P + p]``."""
-    P, K = idx.shape
-    c_out = Wm.shape[0]
-    for r in range(ptr.size - 1):
-        for e in range(ptr[r], ptr[r + 1]):
-            c = cells[e]
-            pc = c // K
-            k = c - pc * K
-            p = pc // c_out
-            co = pc - p * c_out
+    if replicated:
+        pc = c // K
+        k = c - pc * K
+        p = pc // Wm.shape[0]
+        co = pc - p * Wm.shape[0]
+        j = idx[p, k]
+        if j >= 0:
+            Z[r, co * P + p] -= Wm[co, k] * Y[r, j]
+    else:
+        co = c // K
+        k = c - co * K
+        w = Wm[co, k]
+        for p in range(P):
             j = idx[p, k]
             if j >= 0:
-                Z[r, co * P + p] -= Wm[co, k] * Y[r, j]
-
-
-@jit
-def _dead(dead_ptr, dead, r, core):
-    for e in range(dead_ptr[r], dead_ptr[r + 1]):
-        if dead[e] == core:
-            return True
-    return False
+                Z[r, co * P + p] -= w * Y[r, j]
 
 
 @jit
 def conv_stuck_synapses_live_cores(Z, Y, Wm, idx, ptr, cells, dead_ptr, dead, cell_core, replicated):
-    """As the two functions above, skipping cells whose core is already dead for the row.
+    """Remove every faulty cell's contribution, skipping cells whose core is already dead for the row.
 
-    ``cell_core`` is the mapping's :meth:`~neurosim.ChipMapping.synapse_core`
-    of the layer, flattened (one core per cell, in cell order).
+    Shared kernel (``replicated`` False): cell ``co*K + k`` removes
+    ``Wm[co, k] * Y[r, idx[p, k]]`` from ``Z[r, co*P + p]`` for every position
+    ``p``; replicated kernels: cell ``(p*c_out + co)*K + k`` for its one
+    position. ``dead_ptr``/``dead``: per-row CSR of dead cores (``dead`` may be
+    empty); ``cell_core`` is the mapping's
+    :meth:`~neurosim.ChipMapping.synapse_core` of the layer, flattened (one core
+    per cell, in cell order).
     """
-    P, K = idx.shape
-    c_out = Wm.shape[0]
+    has_cores = dead.size > 0
     for r in range(ptr.size - 1):
-        has_dead = dead_ptr[r + 1] > dead_ptr[r]
+        has_dead = has_cores and dead_ptr[r + 1] > dead_ptr[r]
         for e in range(ptr[r], ptr[r + 1]):
             c = cells[e]
-            if has_dead and _dead(dead_ptr, dead, r, cell_core[c]):
+            if has_dead and _is_dead(dead_ptr, dead, r, cell_core[c]):
                 continue
-            if replicated:
-                pc = c // K
-                k = c - pc * K
-                p = pc // c_out
-                co = pc - p * c_out
-                j = idx[p, k]
-                if j >= 0:
-                    Z[r, co * P + p] -= Wm[co, k] * Y[r, j]
-            else:
-                co = c // K
-                k = c - co * K
-                w = Wm[co, k]
-                for p in range(P):
-                    j = idx[p, k]
-                    if j >= 0:
-                        Z[r, co * P + p] -= w * Y[r, j]
+            _remove_cell(Z, Y, Wm, idx, r, c, replicated)
+
+
+_NO_CORES = np.zeros(1, dtype=np.int64)
+
+
+@jit
+def conv_stuck_synapses(Z, Y, Wm, idx, ptr, cells):
+    """Shared kernel, no dead core: :func:`conv_stuck_synapses_live_cores` with ``replicated`` False."""
+    conv_stuck_synapses_live_cores(Z, Y, Wm, idx, ptr, cells, _NO_CORES, _NO_CORES[:0], _NO_CORES, False)
+
+
+@jit
+def conv_stuck_synapses_replicated(Z, Y, Wm, idx, ptr, cells):
+    """Replicated kernels, no dead core: :func:`conv_stuck_synapses_live_cores` with ``replicated`` True."""
+    conv_stuck_synapses_live_cores(Z, Y, Wm, idx, ptr, cells, _NO_CORES, _NO_CORES[:0], _NO_CORES, True)
 
 
 @jit

@@ -89,6 +89,8 @@ def spec_text(spec, with_rate: bool = True) -> str:
     return ":".join(parts)
 
 
+_VALUE_WORDS = {"zero": "stuck at 0", "stuck0": "stuck at 0", "saturated": "saturated", "bitflip": "with a flipped bit",
+                "max": "stuck at the tile's max weight", "min": "stuck at the tile's min weight"}
 _SITE_NOUN = {"neuron": "neurons", "synapse": "synapses (crossbar cells)", "core": "cores", "router": "spikes"}
 
 
@@ -99,7 +101,11 @@ def rate_label(spec=None) -> str:
                 "intermittent: weak, per chip)")
     noun = _SITE_NOUN.get(spec.site, "sites")
     if spec.mode == "permanent":
-        return f"fault rate p = fraction of {noun}\nstuck at 0 for the chip's life (per chip)"
+        value = getattr(spec, "value", "zero")
+        what = _VALUE_WORDS.get(value) or ("stuck at 0" if value in (None, 0, 0.0) else
+                                           f"faulty ({clean_text(value)})" if str(value).startswith(("scale", "thresh", "leak"))
+                                           else f"stuck at {clean_text(value)}")
+        return f"fault rate p = fraction of {noun}\n{what} for the chip's life (per chip)"
     if spec.mode == "transient":
         per = "tick" if getattr(spec, "scope", None) == "tick" else "inference"
         return f"fault rate p = probability that one of the {noun}\nis faulty, independently per {per}"

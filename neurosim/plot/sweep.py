@@ -161,7 +161,7 @@ def make_report(path, out_dir, bounds: bool = True, fmt: str = "png", dpi: int =
 
     Returns a JSON-ready dict: figure paths, CSV paths, summary path, status and per-spec bound notes.
     """
-    from ..sweep.store import load_sweep
+    from ..sweep.read import load_sweep
 
     fmt, dpi = check_format(fmt, dpi)
     out_dir = Path(out_dir)
@@ -178,7 +178,8 @@ def make_report(path, out_dir, bounds: bool = True, fmt: str = "png", dpi: int =
     return {"sweep": str(path), "output_dir": str(out_dir), "summary": str(out_dir / "summary.md"),
             "figures": [str(out_dir / f) for f in figures], "csv": [str(out_dir / f) for f in csvs],
             "format": fmt, "dpi": dpi, "status": data.status,
-            "n_points": data.n_points, "n_complete": int(data.complete.sum()), "bounds": notes}
+            "n_points": data.n_points, "n_complete": int(data.complete.sum()), "bounds": notes,
+            "non_finite_points": [int(i) for i in non_finite_points(data)]}
 
 
 def _render(data, path, out_dir: Path, bounds: bool, fmt: str, dpi: int):
@@ -194,17 +195,22 @@ def _render(data, path, out_dir: Path, bounds: bool, fmt: str, dpi: int):
         csvs.append(csv_name)
         return img
 
+    from ..sweep.noise import noise_label
+
+    cells = [(d, s) for d in range(data.n_noise) for s in range(len(specs))]
     for p, pname in enumerate(data.profiles):
         plabel = pname or "float network"
         net = data.networks[p]
         over_rms, over_flip = [], []
-        for s, spec in enumerate(specs):
+        for c, (d, s) in enumerate(cells):
+            spec = specs[s]
             key = data.specs[s]
-            shown = spec_text(spec, with_rate=False)
-            idx = data.select(p, s)
+            nl = noise_label(data.devices[d]) if data.devices else ""
+            shown = spec_text(spec, with_rate=False) + (f" [{nl}]" if nl else "")
+            idx = data.select(p, s, d)
             if idx.size == 0:
                 continue
-            color = _COLORS[s % len(_COLORS)]
+            color = _COLORS[c % len(_COLORS)]
             rates = data.point_rate[idx]
             # ---- bounds
             pred = {}
@@ -215,7 +221,8 @@ def _render(data, path, out_dir: Path, bounds: bool, fmt: str, dpi: int):
                         "without the O(1/T) rate quantisation: `neurosim compare MODEL --ann ANN.h5`)")
             elif bounds and (spec.site == "neuron" or valued):
                 try:
-                    pred = bound_rms(net, data.x, spec, rates)
+                    with np.errstate(over="ignore", invalid="ignore"):  # overflowing values: the prediction is inf
+                        pred = bound_rms(net, data.x, spec, rates)
                     note = ("first-order stuck-at-value moments overlaid" if valued else "b3/b4 overlaid") + (
                         " (p = rate x duty)" if spec.mode == "intermittent" else "")
                 except Exception as exc:  # the report must survive a failing or missing bound
@@ -223,7 +230,9 @@ def _render(data, path, out_dir: Path, bounds: bool, fmt: str, dpi: int):
                     note = f"bounds unavailable ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
             elif not bounds:
                 note = "bounds not requested"
-            notes[f"{plabel} / {key}"] = note
+            if data.devices and note and not note.startswith(("no bound", "bounds not")):
+                note += " (ideal devices: the first-order terms do not model device noise)"
+            notes[f"{plabel} / {key}" + (f" [{nl}]" if nl else "")] = note
             # ---- per-spec error figure
             fig, (ax1, ax2) = figure(ncols=2, width=6.8, height=4.8)
             series = Series()
@@ -258,13 +267,18 @@ def _render(data, path, out_dir: Path, bounds: bool, fmt: str, dpi: int):
             ax2.set_ylabel(RMS_LABEL)
             ax2.set_title("RMS error" + (" vs first-order bounds" if pred else ""))
             legend_outside(ax2)
-            fig.suptitle(clean_text(f"{plabel}: {shown}  ({data.config['n_chips']} chips x {data.x.shape[0]} inputs per point)"))
-            name = publish(fig, f"error_p{p}_s{s}_{shown}", series, rate_label(spec), f"{LINF_LABEL} | {RMS_LABEL}")
+            bad = non_finite_points(data, idx)
+            fig.suptitle(clean_text(f"{plabel}: {shown}  ({data.config['n_chips']} chips x {data.x.shape[0]} inputs per point)")
+                         + (f"\nWARNING: non-finite Δ (inf/NaN) at rate {', '.join(num(data.point_rate[i]) for i in bad)}"
+                            " - those points are not plotted" if bad.size else ""),
+                         color="#b00000" if bad.size else None)
+            stem = f"error_p{p}_d{d}_s{s}_{spec_text(spec, with_rate=False)}" if data.devices else f"error_p{p}_s{s}_{shown}"
+            name = publish(fig, stem, series, rate_label(spec), f"{LINF_LABEL} | {RMS_LABEL}")
             over_rms.append((shown, rates, rm, rci, color))
             if S["flip_trials"][idx].max() > 0:
                 lo, hi = _flip_band(spec.mode, S["flip_ci"][idx], S["flip_chip_ci"][idx])
                 over_flip.append((shown, rates, S["flip_rate"][idx], np.stack([lo, hi], 1), color))
-            tables.append((p, s, plabel, key, spec, idx, pred, name))
+            tables.append((p, s, plabel, key + (f" [{nl}]" if nl else ""), shown, idx, pred, name, spec))
         for stem, rows, ylab, what in ((f"rms_p{p}", over_rms, RMS_LABEL, "RMS error by fault spec"),
                                        (f"flips_p{p}", over_flip, FLIP_LABEL, "argmax flips")):
             if not rows:
@@ -283,8 +297,27 @@ def _render(data, path, out_dir: Path, bounds: bool, fmt: str, dpi: int):
             ax.set_title(f"{plabel}: {what} ({cpct}% CI bands)")
             legend_outside(ax)
             publish(fig, stem, series, rate_label(one), ylab)
+    if data.devices:
+        from .sweep_noise import noise_figures
+
+        noise_figures(data, specs, publish)
     (out_dir / "summary.md").write_text(_markdown(data, path, figures, tables, notes), encoding="utf-8")
     return figures, csvs, notes
+
+
+def non_finite_points(data, idx=None) -> np.ndarray:
+    """Complete points (of ``idx``, default all) whose Δ holds inf or NaN (summary ``non_finite`` > 0;
+    files written before that field existed have none recorded)."""
+    nf = data.summary.get("non_finite")
+    idx = np.flatnonzero(data.complete) if idx is None else np.asarray(idx)
+    return idx[:0] if nf is None else idx[nf[idx] > 0]
+
+
+def _non_finite_cell(S, i) -> str:
+    nf = S.get("non_finite")
+    if nf is None or nf[i] < 0:
+        return "–"
+    return f"**{int(nf[i])}**" if nf[i] > 0 else "0"
 
 
 def _fmt(v, digits=3):
@@ -294,6 +327,8 @@ def _fmt(v, digits=3):
 
 
 def _markdown(data, path, figures, tables, notes) -> str:
+    from .sweep_noise import noise_axes_text
+
     cfg = data.config
     S = data.summary
     conf = int(round(100 * data.confidence))
@@ -307,24 +342,32 @@ def _markdown(data, path, figures, tables, notes) -> str:
         f"- profiles: {', '.join(p or 'float network' for p in data.profiles)}",
         f"- fault specs: {', '.join('`' + k + '`' for k in data.specs)}",
         f"- rates: {len(data.rates)} from {data.rates.min():.3g} to {data.rates.max():.3g}",
+        *([f"- device noise ({data.n_noise} noise points, the profile's [device] table with): {noise_axes_text(data)}"]
+          if data.devices else []),
         f"- per point: {cfg['n_chips']} chips x {cfg['inputs']['n_inputs']} inputs, seed {cfg['seed']}, "
         f"neurosim {cfg['neurosim_version']}",
         f"- intervals: {conf}% (mean, RMS: Student t over chips; flips: Clopper–Pearson, "
         "widened by the per-chip t interval for permanent/intermittent faults)",
         "",
     ]
-    overview = [f for f in figures if f.startswith(("rms_", "flips_"))]
+    bad = non_finite_points(data)
+    if bad.size:
+        lines += [f"**Warning: {bad.size} of {int(data.complete.sum())} points have non-finite output errors** "
+                  f"(inf/NaN, {int(S['non_finite'][bad].sum())} values; column 'non-finite Δ'): their statistics are "
+                  "inf/NaN and they are left out of the figures. Large fault values overflow the outputs.", ""]
+    overview = [f for f in figures if f.startswith(("rms_", "flips_", "noise_"))]
     lines += ["Figures: " + ", ".join(f"[{f}]({f}) ([csv]({f.rsplit('.', 1)[0]}.csv))" for f in figures), ""]
     if overview:
         lines += ["## Overview", ""]
         for f in overview:
             lines += [f"![{f}]({f})", ""]
-    for p, s, plabel, key, spec, idx, pred, fig in tables:
-        lines += [f"## {plabel}: `{spec_text(spec, with_rate=False)}`", "", f"![{fig}]({fig})", "",
+    for p, s, plabel, key, shown, idx, pred, fig, spec in tables:
+        lines += [f"## {plabel}: `{shown}`", "", f"![{fig}]({fig})", "",
                   f"Bounds: {notes.get(f'{plabel} / {key}', '')}.", ""]
-        head = ["rate", "mean ‖Δ‖∞", "RMS", f"RMS {conf}% CI", "flip rate", f"flip {conf}% CI", "faults/chip"]
-        if pred:
-            head += ["b3 RMS", "b4 RMS"]
+        head = ["rate", "mean ‖Δ‖∞", "RMS", f"RMS {conf}% CI", "flip rate", f"flip {conf}% CI", "faults/chip",
+                "non-finite Δ"]
+        pcols = [k for k in ("b3", "b4", "values") if k in pred]
+        head += [("first-order" if k == "values" else k) + " RMS" for k in pcols]
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for k, i in enumerate(idx):
             fci = S["flip_ci"][i]
@@ -335,9 +378,8 @@ def _markdown(data, path, figures, tables, notes) -> str:
                    f"[{_fmt(S['rms_ci'][i][0])}, {_fmt(S['rms_ci'][i][1])}]",
                    _fmt(S["flip_rate"][i]) if S["flip_trials"][i] > 0 else "–",
                    f"[{_fmt(fci[0])}, {_fmt(fci[1])}]" if S["flip_trials"][i] > 0 else "–",
-                   _fmt(S["faults_per_chip"][i])]
-            if pred:
-                row += [_fmt(pred.get("b3", [np.nan] * len(idx))[k]), _fmt(pred.get("b4", [np.nan] * len(idx))[k])]
+                   _fmt(S["faults_per_chip"][i]), _non_finite_cell(S, i)]
+            row += [_fmt(pred[c][k]) for c in pcols]
             lines.append("| " + " | ".join(row) + " |")
         lines.append("")
     lines += ["Zero values are drawn on the log axes as hollow triangles on a dotted floor line (labelled); a rate of 0 "

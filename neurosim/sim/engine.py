@@ -445,7 +445,7 @@ def simulate(target, x, faults, n_chips: int = 1, seed=None, threads=None, chunk
     from .spiking import route  # spiking networks (mode="spiking", ticks=, dt_s=...): neurosim.sim.spiking
     routed = route(target, x, faults, mode, spiking, n_chips=n_chips, seed=seed, threads=threads,
                    chunk_rows=chunk_rows, progress=progress, labels=labels, precision=precision,
-                   **({"first_chip": first_chip} if first_chip else {}))
+                   devices=devices, age=age, **({"first_chip": first_chip} if first_chip else {}))
     if routed is not None:
         return routed
     n_chips = _check_int("n_chips", n_chips)

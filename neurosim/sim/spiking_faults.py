@@ -20,7 +20,6 @@ from ..faults.spec import as_specs
 from ..kernels import apply as K
 from ..kernels import events as E
 from ..kernels import spiking as SK
-from ..kernels import values as KV
 from .plan import DEFAULT_PRECISION, _core_tables
 
 
@@ -162,11 +161,13 @@ def spiking_fault_sites(target, faults, chip: int = 0, seed=None, encoding="curr
     return out
 
 
-def route(target, x, faults, mode, spiking_kw, precision=DEFAULT_PRECISION, **kw):
+def route(target, x, faults, mode, spiking_kw, precision=DEFAULT_PRECISION, devices=None, age=None, **kw):
     """``simulate()``'s dispatch: run spiking mode for spiking networks (or ``mode="spiking"``), else return None.
 
     In rate mode, spiking-only options (``ticks``, ``dt_s``...) and fault forms
-    (router, saturated, drift, ``scope=tick``) are refused with one line.
+    (router, saturated, drift, ``scope=tick``) are refused with one line. In
+    spiking mode, device non-idealities (``devices``, ``age``) are refused with
+    one line: the spiking engine models ideal devices only.
     """
     from ..spiking.network import is_spiking
     from .spiking import simulate_spiking
@@ -177,6 +178,10 @@ def route(target, x, faults, mode, spiking_kw, precision=DEFAULT_PRECISION, **kw
     if mode == "spiking" or (mode is None and is_spiking(net)):
         if precision != "float64":
             raise ConfigError(f"Spiking mode runs in float64 only (spike times depend on exact thresholds). Got precision={precision!r}; drop it.")
+        given = [f"{k}={v!r}" for k, v in (("devices", devices), ("age", age)) if v is not None and v is not False]
+        if given:
+            raise ConfigError(f"Device non-idealities ({', '.join(given)}) are modelled in rate mode only; the spiking "
+                              "engine runs ideal devices. Drop them, or simulate the source rate network.")
         return simulate_spiking(target, x, faults, **kw, **spiking_kw)
     if spiking_kw:
         raise ConfigError(f"{', '.join(sorted(spiking_kw))} apply to spiking mode; this is a rate network "
@@ -213,7 +218,7 @@ def _synapse_faults(lay, Zl, src, items, T, k, core=None, l=0):
     for ptr, cells, tick, d, _ in _zero_union(items, T, k):
         p, c = _at(ptr, cells, tick, T, k)
         if d is not None:  # values: (v - w) y_j per faulty cell, d = w - v (neurosim.sim.values)
-            KV.delta_synapses(Zl, src, lay.W.shape[1], p, c, d)
+            K.stuck_synapses(Zl, src, lay.W, p, c, d)
         elif lay.shared is None:
             if core is None:
                 K.stuck_synapses(Zl, src, lay.W, p, c)

@@ -49,6 +49,11 @@ def simulate_stream(target, x, faults, n_chips: int, seed=None, threads=None, ch
                            labels=labels, first_chip=c0, **sim_kw)
 
 
+def count_non_finite(a: np.ndarray) -> int:
+    """Entries of ``a`` that are inf or NaN (a fault value like 1e300 can overflow the outputs)."""
+    return int(a.size - np.count_nonzero(np.isfinite(a)))
+
+
 class StreamSummary:
     """Per-chip accumulators of a streamed run; :meth:`result` gives the ``simulate`` command's summary."""
 
@@ -88,7 +93,7 @@ class StreamSummary:
         self.chip_sum[c0:c1] = s
         self.chip_m2[c0:c1] = np.square(d - (s / self.B)[:, None, :]).sum(axis=1)
         np.abs(d).max(axis=2, out=self.linf[c0:c1])
-        self.non_finite += int(d.size - np.count_nonzero(np.isfinite(d)))
+        self.non_finite += count_non_finite(d)
         self.counts[c0:c1] = res.fault_counts
         self.events[c0:c1] = res.fault_events
         if self.flips is not None:
@@ -196,10 +201,13 @@ class ResultWriter:
 
 def run_streamed(target, x, faults, n_chips: int, seed=None, threads=None, out=None, labels=None, progress=None,
                  chunk_chips: int | None = None, confidence: float = 0.95, extra=None, interval=None,
-                 **sim_kw) -> dict:
+                 config_out: dict | None = None, **sim_kw) -> dict:
     """Simulate in chunks; return the summary (``StreamSummary.result``) and write Δ to ``out`` if given.
 
-    ``out`` appears complete or not at all (written to a temporary file, renamed at the end).
+    Works in every mode ``simulate`` has (rate, spiking, device non-idealities: all take
+    ``first_chip``). ``out`` appears complete or not at all (written to a temporary file,
+    renamed at the end). ``config_out``, if given, receives the run's configuration
+    (``SimResult.config``: ticks, devices...).
     """
     summ = StreamSummary(n_chips, labels)
     writer = ResultWriter(out, n_chips) if out is not None else None
@@ -213,6 +221,8 @@ def run_streamed(target, x, faults, n_chips: int, seed=None, threads=None, out=N
             config = res.config
             del res
         result = summ.result(confidence, interval)
+        if config_out is not None:
+            config_out.update({k: v for k, v in config.items() if k != "first_chip"}, n_chips=n_chips)
         if writer is not None:
             writer.finish(summ, config, labels, extra=(extra or {}) | {"summary": _plain(result)})
     except BaseException:

@@ -1,14 +1,18 @@
 """Fault values for the engine: per-spec value tables and per-layer tile tables.
 
-The engine hands these arrays to :func:`neurosim.kernels.values.valued_synapses`
-and :func:`~neurosim.kernels.values.set_neurons_recorded`; this module turns
-the specs' :class:`~neurosim.faults.values.FaultValue` into numbers once per
-simulation:
+The engine hands these arrays to :func:`neurosim.kernels.apply.value_synapses`
+(one spec's value, via :func:`apply_row_values`), :func:`neurosim.kernels.values.tagged_deltas`
+(several specs, chip segments) and :func:`~neurosim.kernels.values.set_neurons_recorded`;
+this module turns the specs' :class:`~neurosim.faults.values.FaultValue` into
+numbers once per simulation:
 
 * ``max``/``min`` on a mapped chip: the tile's full-scale weight ``n * s_tile``
   (``n = 2^(b-1) - 1``); with a stated ``range``: its ends (a plain number).
 * ``bitflip``: the stored integer ``q = rint(w / s_tile)``, bit ``k`` flipped in
-  ``b``-bit two's complement, times ``s_tile``.
+  ``b``-bit two's complement, times ``s_tile``; the correction is
+  ``w - v = (q - q') * s_tile``.
+* per layer: the stored integers (:func:`_qtable`, cached per mapping) and
+  the tile tables of :func:`_tile_args`.
 * ``saturated`` neurons: :func:`saturation_levels` of the clean network on the
   evaluation inputs (layer ``l``: ``max_b max_i y_l[b, i]``).
 """
@@ -16,7 +20,7 @@ from __future__ import annotations
 
 import math
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -54,12 +58,16 @@ class ValueTables:
     bits: int
     valued: bool
     saturated: bool
-    packed: tuple = ()
-    """Per weight layer: the packed cell table of :func:`neurosim.kernels.values.table_synapses` (or None)."""
-    tscale: tuple = ()
-    """Per weight layer: quantisation step of each of its tiles (index of the packed table)."""
+    qtab: tuple = ()
+    """Per weight layer: the stored integer of each cell (flat, smallest signed dtype), or None (no ``max``,
+    ``min`` or ``bitflip`` spec there, or weights off their integer grid: values then decoded from ``W``)."""
+    tiles: tuple = ()
+    """Per weight layer: ``(cbt, rbj, tfs, T)`` of :mod:`neurosim.kernels.apply` (tile of cell ``(i, j)`` is
+    ``cbt[i] + rbj[j]``; ``tfs`` full scale per tile; ``T`` the bit-flip corrections ``+-2^k s``)."""
     nlev: int = 0
     """Largest integer level ``n = 2^(b-1) - 1``."""
+    cache: dict = field(default_factory=dict, compare=False, repr=False)
+    """``max``/``min`` correction tables per (layer, kind, dtype), built on first use (:func:`value_args`)."""
 
     def layer_hkey(self, layer: int) -> np.ndarray:
         """Bit-choice keys for weight layer ``layer`` (distinct per layer)."""
@@ -122,43 +130,59 @@ def value_tables(specs, keys, target) -> ValueTables:
         wbits = 0
     valued = bool(np.any(kind != CODES["zero"]))
     saturated = bool(np.any(kind == CODES["saturated"]))
-    packed, tscale = [None] * net.n_layers, [None] * net.n_layers
-    tabled = [s for s, c in zip(specs, kind) if c in (CODES["max"], CODES["min"], CODES["bitflip"])]
-    if mapping is not None and tabled:
+    qtab = [None] * net.n_layers
+    uniform = [s for s, c in zip(specs, kind) if c in (CODES["max"], CODES["min"], CODES["bitflip"])]
+    if mapping is not None and uniform:
         need = set()
-        for s in tabled:
+        for s in uniform:
             need.update(s.resolve_layers(net.n_layers))
         for l in sorted(need):
-            packed[l - 1], tscale[l - 1] = _pack(mapping, l)
+            qtab[l - 1] = _qtable(mapping, l)
+    tiles = tuple(_tile_args(W.shape, f, st, rows, cols, max(wbits, 1)) for W, f, st in zip(net.weights, fs, step)) \
+        if net.is_dense else ()
     return ValueTables(kind, num, bitsel, hkey, hmode, group, tuple(fs), tuple(step), rows, cols, max(wbits, 1),
-                       valued, saturated, tuple(packed), tuple(tscale), levels(wbits) if mapping is not None else 0)
+                       valued, saturated, tuple(qtab), tiles, levels(wbits) if mapping is not None else 0)
 
 
-_PACKED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+def _tile_args(shape, fs, step, rows, cols, bits):
+    """``(cbt, rbj, tfs, T)`` of one weight layer (see :class:`ValueTables`); tile ``t = cb * n_rb + rb``."""
+    n_out, n_in = shape
+    n_rb = fs.shape[1]
+    cbt = np.ascontiguousarray((np.arange(n_out) // cols) * n_rb, dtype=np.int64)
+    rbj = np.ascontiguousarray(np.arange(n_in) // rows, dtype=np.int64)
+    wk = np.array([2.0 ** k for k in range(bits - 1)] + [-(2.0 ** (bits - 1))])  # weight of bit k (two's compl.)
+    s = step.ravel()[:, None] * wk[None, :]  # d = q - q' = +w_k if bit k is set, else -w_k (times s, exact)
+    T = np.ascontiguousarray(np.stack([-s, s], axis=-1).ravel())
+    return cbt, rbj, np.ascontiguousarray(fs.ravel()), T
 
 
-def _pack(mapping, layer):
-    """:func:`_pack_layer`, cached per mapping (a mapping's weights do not change)."""
-    per = _PACKED.setdefault(mapping, {})
+_QTABLES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _qtable(mapping, layer):
+    """:func:`_qtable_layer`, cached per mapping (a mapping's weights do not change)."""
+    per = _QTABLES.setdefault(mapping, {})
     if layer not in per:
-        per[layer] = _pack_layer(mapping, layer)
+        per[layer] = _qtable_layer(mapping, layer)
     return per[layer]
 
 
-def _pack_layer(mapping, layer):
-    """``(tile << 32) | (q + 2^31)`` per cell of ``W_layer`` (flat, C order) and the tiles' steps."""
+def _qtable_layer(mapping, layer):
+    """The stored integer ``q = rint(w / s_tile)`` of every cell of ``W_layer`` (flat, C order; int8 on 8-bit chips).
+
+    None when the weights are off their integer grid (device noise): bit flips
+    are then decoded from ``W`` (:func:`~neurosim.kernels.values.tagged_deltas`).
+    """
     W = mapping.qnet.weights[layer - 1]
-    idx = np.flatnonzero(mapping.tile_layer == layer)
-    T = np.empty(W.shape, np.int64)
+    bits = mapping.profile.weight_bits
     Sc = np.empty(W.shape)
-    for local, t in enumerate(idx):
-        sl = (slice(mapping.tile_c0[t], mapping.tile_c1[t]), slice(mapping.tile_r0[t], mapping.tile_r1[t]))
-        T[sl] = local
-        Sc[sl] = mapping.tile_scale[t]
-    q = np.rint(W / Sc).astype(np.int64)
-    if not np.array_equal(q * Sc, W):  # not on the integer grid (device noise): no table
-        return None, None
-    return np.ascontiguousarray(((T << 32) | (q + (1 << 31))).ravel()), np.ascontiguousarray(mapping.tile_scale[idx])
+    for t in np.flatnonzero(mapping.tile_layer == layer):
+        Sc[mapping.tile_c0[t]:mapping.tile_c1[t], mapping.tile_r0[t]:mapping.tile_r1[t]] = mapping.tile_scale[t]
+    q = np.rint(W / Sc)
+    if not np.array_equal(q * Sc, W):
+        return None
+    dtype = next(d for d in (np.int8, np.int16, np.int32, np.int64) if np.iinfo(d).bits >= bits)
+    return np.ascontiguousarray(q.ravel().astype(dtype))
 
 
 def saturation_levels(net, x, zcache=None, chunk: int = 4096, ycache=None) -> np.ndarray:
@@ -223,7 +247,7 @@ def spiking_deltas(items, layer, W, chips, inputs):
     ``items``: ``[(ptr, cells, (code, number) or None, key)]`` in spec order;
     a cell drawn by several specs takes the later spec's value (the rate
     engine's tagged merge), stuck-at-0 gives ``d = w``. Apply with
-    :func:`neurosim.kernels.values.delta_synapses` (docs/theory.md #32).
+    :func:`neurosim.kernels.apply.stuck_synapses`'s ``d`` (docs/theory.md #32).
     """
     from ..kernels import values as KV
 
@@ -235,14 +259,16 @@ def spiking_deltas(items, layer, W, chips, inputs):
     tags = np.zeros(cells.size, np.int64)
     for t in range(1, len(items)):
         ptr, cells, tags = KV.merge_tagged(ptr, cells, tags, items[t][0], items[t][1], t)
-    return ptr, cells, KV.event_deltas(W, ptr, cells, tags, kind, num, hkey, chips, inputs)
+    n = len(items)
+    unit = np.ones((1, 1))
+    d = KV.tagged_deltas(W, ptr, cells, tags, 0, chips, inputs, kind, num, np.full(n, -1, np.int64), hkey,
+                         np.ones(n, np.int64), np.ones(n, np.int64), unit, unit, _BIG, _BIG, 1)
+    return ptr, cells, d
 
 
 __all__ = ["ValueTables", "value_tables", "saturation_levels", "neuron_value", "spiking_value", "spiking_deltas"]
 
 
-_NO_DEAD = np.zeros(0, dtype=np.int64)
-_NO_GRID = np.zeros((1, 1), dtype=np.int64)
 _NO_TAGS = np.zeros(0, dtype=np.int64)
 
 
@@ -260,40 +286,77 @@ def add_synapse_events(vt: ValueTables, syn, ptr, cells, k, first_k):
     return KV.merge_tagged(syn[0], syn[1], tags, ptr, cells, k)
 
 
+_NO_INT8 = np.zeros(0, dtype=np.int8)
+_NO_F64 = np.zeros(0)
+_NO_PTR = np.zeros(1, dtype=np.int64)
+_NO_GRID = np.zeros((1, 1), dtype=np.int64)
+
+
+def value_args(vt: ValueTables, l: int, k: int, chips, inputs, dtype=np.float64) -> tuple:
+    """``va`` of :func:`neurosim.kernels.apply.value_synapses` for spec ``k`` on weight layer ``l``.
+
+    ``T``: the bit-flip table for ``bitflip``; for ``max``/``min`` the
+    correction of every possible stored integer ``q`` of each tile,
+    ``T[(t << b) + (q mod 2^b)] = float64(dtype(q * s_t)) - (+-n * s_t)`` (the
+    value ``w - v`` takes with ``w = W[i, j]``: ``W`` holds ``q * s_t`` rounded
+    to the working precision ``dtype``), built once per (layer, kind, dtype).
+    """
+    q = vt.qtab[l - 1] if vt.qtab and vt.qtab[l - 1] is not None else _NO_INT8
+    cbt, rbj, tfs, T = vt.tiles[l - 1]
+    kind = int(vt.kind[k])
+    if kind in (CODES["max"], CODES["min"]):
+        key = (l, kind, np.dtype(dtype).str)
+        T = vt.cache.get(key)
+        if T is None:
+            b = vt.bits
+            u = np.arange(1 << b, dtype=np.int64)
+            qs = np.where(u >= 1 << (b - 1), u - (1 << b), u)  # two's complement value of each code
+            step = vt.step[l - 1].ravel()
+            w = (qs[None, :] * step[:, None]).astype(dtype).astype(np.float64)
+            v = tfs[:, None] if kind == CODES["max"] else -tfs[:, None]
+            T = np.ascontiguousarray((w - v).ravel())
+            vt.cache[key] = T
+    elif kind != CODES["bitflip"]:
+        T = _NO_F64
+    return (float(vt.num[k]), np.int64(vt.bitsel[k]), np.uint64(vt.layer_hkey(l)[k]), np.int64(vt.hmode[k]),
+            np.int64(vt.group[k]), chips, inputs, q, cbt, rbj, T, np.int64(vt.bits))
+
+
+def tagged(vt: ValueTables, W, l, ptr, cells, tags, first_k, chips, inputs):
+    """``d = w - v`` per event, each by its tag's spec (:func:`neurosim.kernels.values.tagged_deltas`)."""
+    from ..kernels import values as KV
+
+    return KV.tagged_deltas(W, ptr, cells, _NO_TAGS if tags is None else tags, first_k, chips, inputs, vt.kind,
+                            vt.num, vt.bitsel, vt.layer_hkey(l), vt.hmode, vt.group, vt.fs[l - 1], vt.step[l - 1],
+                            vt.rows, vt.cols, vt.bits)
+
+
 def apply_row_values(plan, Zv, Yv, W, l, syn, n_syn, first_k, chips, inputs, dead):
     """Per-row synapse corrections ``(v - W_ij) y_j`` for layer ``l`` (events ``syn`` from :func:`add_synapse_events`).
 
-    One spec without dead cores: the value's own loop (``max``/``min``/``bitflip``
-    from the packed integer table when the weights sit on it); otherwise the
-    tagged kernel, which also skips cells on dead cores (their tiles must already
-    be removed by the caller).
+    One spec: the value's own compiled loop (:func:`neurosim.kernels.apply.value_synapses`;
+    zero is the stuck-at-0 kernel); several: per-fault ``d`` from the tags.
+    With dead cores (``dead``: per-row CSR) cells on them are skipped, their
+    tiles already removed by the caller.
     """
-    from ..kernels import values as KV
+    from ..kernels import apply as K
 
     vt = plan.values
     ptr, cells, tags = syn
-    if dead is None and n_syn == 1:
-        t = first_k
-        if vt.kind[t] in KV.TABLED:
-            if vt.packed[l - 1] is not None:
-                KV.table_synapses(Zv, Yv, ptr, cells, W.shape[1], vt.kind[t], vt.bitsel[t], vt.layer_hkey(l)[t],
-                                  vt.hmode[t], vt.group[t], chips, inputs, vt.packed[l - 1], vt.tscale[l - 1],
-                                  vt.nlev, vt.bits)
-                return
-        else:
-            KV.one_value_synapses(Zv, Yv, W, ptr, cells, vt.kind[t], vt.num[t], vt.bitsel[t], vt.layer_hkey(l)[t],
-                                  vt.hmode[t], vt.group[t], chips, inputs, vt.fs[l - 1], vt.step[l - 1], vt.rows,
-                                  vt.cols, vt.bits)
-            return
-    if tags is None:
-        tags = np.full(cells.size, first_k, np.int64)
-    if dead is not None:
-        dptr, dcells, grid = dead[0], dead[1], plan.tile_grids[l - 1]
+    if dead is None:
+        dptr, dcells, grid, rows, cols = _NO_PTR, _NO_PTR[:0], _NO_GRID, 1, 1
     else:
-        dptr, dcells, grid = np.zeros(ptr.size, np.int64), _NO_DEAD, _NO_GRID
-    KV.valued_synapses(Zv, Yv, W, ptr, cells, tags, vt.kind, vt.num, vt.bitsel, vt.layer_hkey(l), vt.hmode,
-                       vt.group, chips, inputs, vt.fs[l - 1], vt.step[l - 1], vt.rows, vt.cols, vt.bits,
-                       dptr, dcells, grid)
+        p = plan.mapping.profile
+        dptr, dcells, grid, rows, cols = dead[0], dead[1], plan.tile_grids[l - 1], p.crossbar_rows, p.crossbar_cols
+    kind = int(vt.kind[first_k])
+    if n_syn == 1 and kind == K.ZERO:
+        K.stuck_synapses_live_cores(Zv, Yv, W, ptr, cells, dptr, dcells, grid, rows, cols)
+    elif n_syn == 1 and (kind in (K.NUMBER, K.SCALE) or vt.qtab[l - 1] is not None):
+        K.value_synapses(Zv, Yv, W, ptr, cells, dptr, dcells, grid, rows, cols, kind,
+                         value_args(vt, l, first_k, chips, inputs, W.dtype))
+    else:
+        d = tagged(vt, W, l, ptr, cells, tags, first_k, chips, inputs)
+        K.stuck_synapses_live_cores(Zv, Yv, W, ptr, cells, dptr, dcells, grid, rows, cols, d)
 
 
 def segment_values(plan, W, l, seg, seg_tags, first_k, chips, cache=None):
@@ -303,17 +366,18 @@ def segment_values(plan, W, l, seg, seg_tags, first_k, chips, cache=None):
     a block of one chip reuses them, so a chip's faults are decoded once per
     task, not once per block.
     """
-    from ..kernels import values as KV
-
-    vt = plan.values
     one = seg[0].size == 2 and chips.size > 0
     if one and cache is not None:
         got = cache.get(("values", l))
         if got is not None and got[0] == int(chips[0]) and got[1].size == seg[2].size:
             return got[1]
-    d = KV.segment_deltas(W, seg[0], seg[1], seg[2], seg_tags if seg_tags is not None else _NO_TAGS, first_k,
-                          chips, vt.kind, vt.num, vt.bitsel, vt.layer_hkey(l), vt.hmode, vt.group, vt.fs[l - 1],
-                          vt.step[l - 1], vt.rows, vt.cols, vt.bits)
+    seg_ptr, fptr, cells = seg
+    vt = plan.values
+    if seg_tags is None and vt.kind[first_k] == CODES["zero"]:
+        d = W.reshape(-1)[cells]
+    else:
+        seg_chips = chips[np.minimum(seg_ptr[:-1], max(chips.size - 1, 0))] if chips.size else seg_ptr[:-1] * 0
+        d = tagged(vt, W, l, fptr, cells, seg_tags, first_k, seg_chips, np.zeros_like(seg_chips))
     if one and cache is not None:
         cache[("values", l)] = (int(chips[0]), d)
     return d

@@ -18,6 +18,9 @@ applied), off at tick 0 like a delayed first layer.
 
 Faults: dead neurons (``alive = 0``: never fire; an LI/I readout neuron reads
 0), saturated neurons (fire every tick), dead synapses (not connected),
+valued synapses (the weight ``W_ij`` replaced by a number ``v`` or scaled by
+``s``: DESIGN.md's stuck-at-v and ``scale=s``, the cell contributing
+``v · s_j`` or ``s · W_ij · s_j`` for a spike ``s_j``),
 threshold / leak drift (per-neuron ``v_threshold`` and ``a = dt / tau``); and
 for statistical comparisons, transient dead neurons per (neuron, inference)
 (``p_dead``: drawn per copy) or per (neuron, tick) (``p_dead_tick``, drawn by
@@ -62,14 +65,41 @@ def _masks(d, l, shape):
     return np.zeros(shape, bool) if m is None else np.asarray(m, bool).reshape(shape)
 
 
+def synapse_weights(weights, dead_synapses=None, synapse_values=None, synapse_scales=None) -> list:
+    """The weights Brian2 connects: ``W_l`` scaled, then replaced, then zeroed, cell by cell.
+
+    ``synapse_scales``: ``{layer: factors of W_l's shape}`` (1 = unchanged);
+    ``synapse_values``: ``{layer: values of W_l's shape}``, NaN = keep the
+    cell's weight; ``dead_synapses``: ``{layer: bool mask of W_l}``. So a
+    cell with a value holds it whatever its scale, and a dead cell is 0.
+    """
+    out = []
+    for l, W in enumerate(weights, start=1):
+        W = np.asarray(W, dtype=np.float64)
+        for name, d in (("synapse_scales", synapse_scales), ("synapse_values", synapse_values)):
+            if d and d.get(l) is not None and np.shape(d[l]) != W.shape:
+                raise ConfigError(f"'{name}[{l}]' must have the shape of W_{l}, {W.shape}. Got {np.shape(d[l])}.")
+        if synapse_scales and synapse_scales.get(l) is not None:
+            W = W * np.asarray(synapse_scales[l], dtype=np.float64)
+        if synapse_values and synapse_values.get(l) is not None:
+            v = np.asarray(synapse_values[l], dtype=np.float64)
+            W = np.where(np.isnan(v), W, v)
+        out.append(np.where(_masks(dead_synapses, l, W.shape), 0.0, W))
+    return out
+
+
 def run_brian2_network(net, x, ticks: int, dt_s: float = 1e-3, dead=None, saturated=None, dead_synapses=None,
                        thr_scale=None, leak_scale=None, p_dead=None, p_dead_tick=None, p_drop=0.0,
+                       synapse_values=None, synapse_scales=None,
                        record_trains: bool = False, codegen_target: str = "numpy", seed: int = 0,
                        standalone_dir=None) -> Brian2SpikingResult:
     """Simulate spiking ``net`` (dense layers; IF/LIF/CubaLIF, LI/I readout) on inputs ``x`` in Brian2.
 
     ``dead`` / ``saturated``: ``{layer: bool mask (n_l,) or (n_inputs, n_l)}``
     (layer 0 = inputs); ``dead_synapses``: ``{layer: bool mask of W_l}``;
+    ``synapse_values`` / ``synapse_scales``: ``{layer: array of W_l's shape}``,
+    the stuck-at-value weights (NaN = keep ``W_ij``) and the drift factors
+    (1 = unchanged), applied as :func:`synapse_weights`;
     ``thr_scale`` / ``leak_scale``: ``{layer: factor per neuron}``;
     ``p_dead`` / ``p_dead_tick``: ``{layer: p}`` transient dead neurons per
     inference / per tick (hidden and output layers); ``p_drop``: ``{layer: p}``
@@ -110,7 +140,7 @@ def run_brian2_network(net, x, ticks: int, dt_s: float = 1e-3, dead=None, satura
         b2.prefs.codegen.target = codegen_target
     try:
         dt = dt_s * b2.second
-        Ws = [np.where(_masks(dead_synapses, l, W.shape), 0.0, W) for l, W in enumerate(net.weights, start=1)]
+        Ws = synapse_weights(net.weights, dead_synapses, synapse_values, synapse_scales)
         x_eff = x * alive_of(0)
         groups, mons, syns, others = [], [], [], []
         for l, la in enumerate(net.layers, start=1):

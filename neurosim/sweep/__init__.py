@@ -17,14 +17,16 @@ from .grid import (
     parse_rates, parse_sweep_fault, point_seed, raw_rows, spec_key, with_rate,
 )
 from .run import PointTask, SweepOutcome, finish_point, run_point, run_sweep, simulate_point
-from .store import SWEEP_KIND, SWEEP_VERSION, SweepData, config_hash, load_raw_delta, load_sweep, sweep_config, verify_sweep
+from .noise import noise_label, noise_points
+from .read import SweepData, load_raw_delta, load_sweep
+from .store import SWEEP_KIND, SWEEP_VERSION, config_hash, sweep_config, verify_sweep
 from .summary import QUANTILE_LEVELS, clopper_pearson_interval, quantiles, summarize, summary_fields
 
 __all__ = [
     "DaskExecutor", "ProcessExecutor", "SerialExecutor", "check_dask_address", "make_executor",
     "POINT_SEED_RULE", "RAW_SUBSAMPLE_RULE", "SweepContext", "SweepGrid", "build_context", "check_rates",
     "load_sweep_faults", "parse_rates", "parse_sweep_fault", "point_seed", "raw_rows", "spec_key", "with_rate",
-    "PointTask", "SweepOutcome", "finish_point", "run_point", "run_sweep", "simulate_point",
+    "noise_label", "noise_points", "PointTask", "SweepOutcome", "finish_point", "run_point", "run_sweep", "simulate_point",
     "SWEEP_KIND", "SWEEP_VERSION", "SweepData", "config_hash", "load_raw_delta", "load_sweep", "sweep_config", "verify_sweep",
     "QUANTILE_LEVELS", "clopper_pearson_interval", "quantiles", "summarize", "summary_fields",
 ]

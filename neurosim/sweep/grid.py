@@ -2,9 +2,11 @@ r"""The sweep grid: rates, fault specs, profiles, per-point seeds, and the conte
 
 Grid
 ----
-``points = profiles × specs × rates`` in that nesting order (rates vary
-fastest): point ``i`` is ``(profile p, spec s, rate r)`` with
-``i = (p * n_specs + s) * n_rates + r``. Every spec's own rate is replaced by
+``points = profiles × noise points × specs × rates`` in that nesting order
+(rates vary fastest): point ``i`` is ``(profile p, noise point d, spec s, rate r)`` with
+``i = ((p * n_noise + d) * n_specs + s) * n_rates + r``; ``n_noise = 1`` (and
+``d = 0``) without device noise (:mod:`.noise`), so those sweeps keep their indices.
+Every spec's own rate is replaced by
 the grid rate. Point ``i`` simulates with the seed
 
 .. math:: \mathrm{seed}_i = \mathtt{SeedSequence(seed, spawn\_key=(i,)).generate\_state(1, uint64)[0]}
@@ -144,7 +146,7 @@ def point_seed(seed: int, index: int) -> int:
 
 @dataclass(frozen=True)
 class SweepGrid:
-    """The grid ``profiles × specs × rates`` (rates vary fastest)."""
+    """The grid ``profiles × noise points × specs × rates`` (rates vary fastest)."""
 
     profiles: tuple
     """Profile names; ``None`` = the float network (no mapping)."""
@@ -152,6 +154,9 @@ class SweepGrid:
     """Fault specs (their own rates are ignored)."""
     rates: tuple
     """Rates, ascending."""
+    devices: tuple = ()
+    """Noise points (dicts of device-noise axis values, :func:`neurosim.sweep.noise.noise_points`);
+    ``()`` = ideal devices, ``({},)`` = the profiles' ``[device]`` tables as they are."""
 
     def __post_init__(self):
         if not self.specs:
@@ -170,16 +175,25 @@ class SweepGrid:
             raise ConfigError(f"Profile {dupp[0]!r} is given twice; list each --profile once.")
 
     @property
+    def n_noise(self) -> int:
+        """Noise points per profile (1 without device noise)."""
+        return max(1, len(self.devices))
+
+    @property
     def n_points(self) -> int:
-        return len(self.profiles) * len(self.specs) * len(self.rates)
+        return len(self.profiles) * self.n_noise * len(self.specs) * len(self.rates)
 
     def point(self, i: int) -> tuple:
-        """``(profile index, spec index, rate index)`` of point ``i``."""
+        """``(profile index, spec index, rate index)`` of point ``i`` (its noise point: :meth:`noise`)."""
         R, S = len(self.rates), len(self.specs)
-        return i // (S * R), (i // R) % S, i % R
+        return i // (S * R * self.n_noise), (i // R) % S, i % R
 
-    def index(self, p: int, s: int, r: int) -> int:
-        return (p * len(self.specs) + s) * len(self.rates) + r
+    def noise(self, i: int) -> int:
+        """Noise-point index of point ``i`` (0 without device noise)."""
+        return (i // (len(self.specs) * len(self.rates))) % self.n_noise
+
+    def index(self, p: int, s: int, r: int, d: int = 0) -> int:
+        return ((p * self.n_noise + d) * len(self.specs) + s) * len(self.rates) + r
 
 
 @dataclass(frozen=True, eq=False)
@@ -200,6 +214,16 @@ class SweepContext:
     """Spiking-mode options passed to ``simulate`` (``ticks``, ``dt_s``, ``encoding``, ``delay_ticks``); {} in rate mode."""
     chunk_chips: int | None = None
     """Chips per chunk of a point (None: about 16 MB of Δ); points of more chips stream. Never changes a result."""
+    device_kw: tuple = ()
+    """Per profile, per noise point: the ``devices=``/``age=`` keywords of ``simulate`` ({} entries: none)."""
+
+    def sim_kwargs(self, index: int) -> dict:
+        """Keywords of ``simulate`` for point ``index`` besides faults, chips and seed (spiking, devices)."""
+        kw = dict(getattr(self, "spiking", {}))
+        dev = getattr(self, "device_kw", ())
+        if dev:
+            kw.update(dev[self.grid.point(index)[0]][self.grid.noise(index)])
+        return kw
 
     @property
     def n_inputs(self) -> int:
@@ -225,8 +249,12 @@ def raw_rows(ctx: SweepContext, index: int) -> np.ndarray:
 
 
 def build_context(net: Network, x, profiles=(None,), faults=(), rates=(), n_chips: int = 10, seed: int = 0,
-                  raw_samples=None, max_chips=None, confidence: float = 0.95, spiking=None) -> SweepContext:
-    """Validate the sweep arguments, map the network onto each profile and build the context."""
+                  raw_samples=None, max_chips=None, confidence: float = 0.95, spiking=None,
+                  devices: tuple = ()) -> SweepContext:
+    """Validate the sweep arguments, map the network onto each profile and build the context.
+
+    ``devices``: noise points (:func:`neurosim.sweep.noise.noise_points`; ``()`` = ideal devices).
+    """
     from ..chip import map_network
 
     if not isinstance(net, Network):
@@ -240,7 +268,8 @@ def build_context(net: Network, x, profiles=(None,), faults=(), rates=(), n_chip
     for f in faults if not isinstance(faults, (str, FaultSpec)) else [faults]:
         specs.append(parse_sweep_fault(f) if isinstance(f, str) else f)
     profiles = tuple(profiles) if profiles else (None,)
-    grid = SweepGrid(profiles=profiles, specs=tuple(specs), rates=check_rates(rates))
+    grid = SweepGrid(profiles=profiles, specs=tuple(specs), rates=check_rates(rates),
+                     devices=tuple(dict(d) for d in devices))
     x = net.check_inputs(x)
     if x.shape[0] == 0:
         raise ConfigError("The sweep needs at least one input row. Got 0.")
@@ -253,9 +282,16 @@ def build_context(net: Network, x, profiles=(None,), faults=(), rates=(), n_chip
     from ..spiking.network import check_run_options
 
     spiking = check_run_options(net, spiking)  # T and dt in the sweep config; {} for rate networks
+    if grid.devices and None in grid.profiles:
+        from .noise import check_noise
+
+        check_noise(grid.devices, (None,), (None,), spiking)  # refused before mapping anything
     targets = tuple(net if p is None else map_network(net, p, max_chips=max_chips, x_sample=x) for p in grid.profiles)
+    from .noise import check_noise
+
+    device_kw = check_noise(grid.devices, grid.profiles, targets, spiking)
     return SweepContext(grid=grid, targets=targets, x=x, n_chips=int(n_chips), seed=int(seed),
                         raw_samples=None if raw_samples is None else int(raw_samples), max_chips=max_chips,
-                        confidence=float(confidence), spiking=spiking)
+                        confidence=float(confidence), spiking=spiking, device_kw=device_kw)
 
 

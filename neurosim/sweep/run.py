@@ -59,8 +59,9 @@ def simulate_point(ctx: SweepContext, index: int, threads=None, progress=None):
     if streams(ctx):
         return _Streamed(threads, progress)
     target, spec, seed = _point_args(ctx, index)
-    return simulate(target, ctx.x, [spec], n_chips=ctx.n_chips, seed=seed,
-                    threads=threads, progress=progress, **getattr(ctx, "spiking", {}))
+    with np.errstate(over="ignore", invalid="ignore"):  # inf/NaN in Δ are counted (summary 'non_finite') and flagged
+        return simulate(target, ctx.x, [spec], n_chips=ctx.n_chips, seed=seed,
+                        threads=threads, progress=progress, **ctx.sim_kwargs(index))
 
 
 def _group(ctx: SweepContext, index: int) -> int:
@@ -91,12 +92,14 @@ def stream_point(ctx: SweepContext, index: int, threads=None, progress=None) -> 
 
     target, spec, seed = _point_args(ctx, index)
     C, B, step = ctx.n_chips, ctx.n_inputs, _chunk_chips(ctx)
-    kw = getattr(ctx, "spiking", {})
+    kw = ctx.sim_kwargs(index)
 
     def chunks(prog):
         for c0 in range(0, C, step):
-            yield c0, simulate(target, ctx.x, [spec], n_chips=min(step, C - c0), seed=seed, threads=threads,
+            with np.errstate(over="ignore", invalid="ignore"):  # non-finite Δ: counted and flagged, not warned
+                res = simulate(target, ctx.x, [spec], n_chips=min(step, C - c0), seed=seed, threads=threads,
                                progress=prog, first_chip=c0, **kw)
+            yield c0, res
 
     rows = raw_rows(ctx, index)
     raw, stats = None, None
@@ -196,6 +199,8 @@ class SweepOutcome:
     elapsed_s: float
     replaced_previous: bool = False
     notes: list = field(default_factory=list)
+    non_finite: dict = field(default_factory=dict)
+    """``{point index: count}`` of the points whose Δ holds inf or NaN (summary field ``non_finite``)."""
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -244,6 +249,8 @@ def run_sweep(ctx: SweepContext, out, net: Network | None = None, labels=None, e
                           ctx.max_chips, ctx.levels, ctx.confidence)
     if getattr(ctx, "spiking", None):
         config["spiking"] = dict(ctx.spiking)  # T and dt are part of the configuration (rate sweeps: no key)
+    if ctx.grid.devices:
+        config["devices"] = [dict(d) for d in ctx.grid.devices]  # noise points (ideal-device sweeps: no key)
     chash = config_hash(config)
     N = ctx.grid.n_points
     notes = []
@@ -264,7 +271,11 @@ def run_sweep(ctx: SweepContext, out, net: Network | None = None, labels=None, e
             with _lock(parts.root, out):
                 shutil.rmtree(parts.dir, ignore_errors=True)
             _cleanup_root(parts.root)
-        return SweepOutcome(str(out), N, 0, N, "complete", "none", time.perf_counter() - t0, notes=notes)
+        from .read import load_sweep
+
+        nf = load_sweep(out, verify=False).summary.get("non_finite")
+        return SweepOutcome(str(out), N, 0, N, "complete", "none", time.perf_counter() - t0, notes=notes,
+                            non_finite=_non_finite({i: {"non_finite": v} for i, v in enumerate(nf)} if nf is not None else {}))
     O = simulation_network(ctx.targets[0]).n_out
     fields = summary_fields(ctx.n_chips, O, _n_layers(ctx.targets[0]) + 1, len(ctx.levels))
     replaced = existing is not None and not same
@@ -370,4 +381,9 @@ def run_sweep(ctx: SweepContext, out, net: Network | None = None, labels=None, e
             notes.append(f"'{parts.root}' still holds partial results of another configuration; left untouched")
     _cleanup_root(parts.root)
     return SweepOutcome(str(out), N, state["computed"], n_reused, "complete", executor.name,
-                        time.perf_counter() - t0, replaced_previous=replaced, notes=notes)
+                        time.perf_counter() - t0, replaced_previous=replaced, notes=notes, non_finite=_non_finite(done))
+
+
+def _non_finite(summaries: dict) -> dict:
+    """``{index: count}`` of the points with a non-finite Δ (count > 0), by index."""
+    return {int(i): int(v["non_finite"]) for i, v in sorted(summaries.items()) if int(v["non_finite"]) > 0}

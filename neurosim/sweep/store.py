@@ -1,4 +1,4 @@
-r"""The sweep file: configuration, part files, lock, atomic assembly, and reading.
+r"""The sweep file: configuration, part files, lock, atomic assembly (reading: :mod:`.read`).
 
 Crash safety
 ------------
@@ -22,7 +22,6 @@ import fcntl
 import hashlib
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
@@ -30,7 +29,6 @@ import numpy as np
 
 from ..chip.mapping import ChipMapping
 from ..errors import ConfigError, FileFormatError
-from ..faults.spec import FaultSpec
 from ..network import Network
 from .grid import POINT_SEED_RULE, RAW_SUBSAMPLE_RULE, SweepContext, SweepGrid, point_seed, spec_key
 from .summary import pack_summary, summary_fields, unpack_summary
@@ -192,6 +190,10 @@ def _write_static(f, ctx: SweepContext, labels, cleans):
     pt.create_dataset("rate_index", data=np.array([c for _, _, c in idx], dtype=np.int64))
     pt.create_dataset("rate", data=np.array([grid.rates[c] for _, _, c in idx], dtype=np.float64))
     pt.create_dataset("seed", data=np.array([point_seed(ctx.seed, i) for i in range(N)], dtype=np.uint64))
+    if grid.devices:  # noise points: JSON of each point's axis values, and each grid point's noise point
+        g.create_dataset("devices", data=np.array([json.dumps(d, sort_keys=True) for d in grid.devices], dtype=object),
+                         dtype=h5py.string_dtype())
+        pt.create_dataset("device", data=np.array([grid.noise(i) for i in range(N)], dtype=np.int64))
     inp = f.create_group("inputs")
     inp.create_dataset("x", data=ctx.x)
     if labels is not None:
@@ -424,98 +426,3 @@ class _Assembly:
                 self.f.close()
         with contextlib.suppress(OSError):
             self.path.unlink()
-
-
-# ============================================================================ reading
-@dataclass(frozen=True, eq=False)
-class SweepData:
-    """A sweep file in memory (summaries only; raw Δ via :func:`load_raw_delta`)."""
-
-    path: str
-    config: dict
-    status: str
-    profiles: tuple
-    specs: tuple
-    rates: np.ndarray
-    point_profile: np.ndarray
-    point_spec: np.ndarray
-    point_rate_index: np.ndarray
-    point_rate: np.ndarray
-    point_seed: np.ndarray
-    complete: np.ndarray
-    summary: dict
-    levels: np.ndarray
-    confidence: float
-    x: np.ndarray
-    labels: np.ndarray | None
-    networks: tuple
-    """Per profile: the simulated network (the mapping's quantised network, or the float one)."""
-    cleans: tuple
-
-    @property
-    def n_points(self) -> int:
-        return int(self.complete.size)
-
-    def fault_specs(self) -> tuple:
-        return tuple(FaultSpec.from_dict({**d, "rate": 0.0}) for d in self.config["faults"])
-
-    def select(self, profile: int, spec: int) -> np.ndarray:
-        """Indices of the complete points of (profile, spec), by ascending rate."""
-        m = (self.point_profile == profile) & (self.point_spec == spec) & self.complete
-        idx = np.flatnonzero(m)
-        return idx[np.argsort(self.point_rate[idx], kind="stable")]
-
-
-def load_sweep(path, verify: bool = True) -> SweepData:
-    """Read a sweep file (complete or partial); ``verify``: check the checksums of every dataset but raw Δ first."""
-    from ..io.h5util import damaged, open_for_read, read_json_attr
-    from ..io.mapping_io import read_network_group
-
-    if verify:
-        verify_sweep(path, raw=False)
-    with open_for_read(path, SWEEP_KIND, SWEEP_VERSION) as f, damaged(path, "sweep"):
-        try:
-            st = f.attrs["status"]
-            status = st.decode() if isinstance(st, bytes) else str(st)
-            dec = lambda a: [v.decode() if isinstance(v, bytes) else str(v) for v in a]  # noqa: E731
-            sg = f["summary"]
-            pts = f["points"]
-            nets, cleans = [], []
-            for k in sorted(f["targets"].keys()):
-                g = f["targets"][k]
-                kind = g.attrs["kind"]
-                kind = kind.decode() if isinstance(kind, bytes) else str(kind)
-                nets.append(read_network_group(g["qnetwork"] if kind == "mapping" else g["network"]))
-                cleans.append(np.array(g["clean"][()]))
-            return SweepData(
-                path=str(path), config=read_json_attr(f, "config"), status=status,
-                profiles=tuple(p or None for p in dec(f["grid/profiles"][()])),
-                specs=tuple(dec(f["grid/specs"][()])), rates=np.array(f["grid/rates"][()]),
-                point_profile=np.array(pts["profile"][()]), point_spec=np.array(pts["spec"][()]),
-                point_rate_index=np.array(pts["rate_index"][()]), point_rate=np.array(pts["rate"][()]),
-                point_seed=np.array(pts["seed"][()]), complete=np.array(pts["complete"][()]),
-                summary={k: np.array(sg[k][()]) for k in sg.keys()},
-                levels=np.array(sg.attrs["quantile_levels"]), confidence=float(sg.attrs["confidence"]),
-                x=np.array(f["inputs/x"][()]),
-                labels=np.array(f["inputs/labels"][()]) if "labels" in f["inputs"] else None,
-                networks=tuple(nets), cleans=tuple(cleans),
-            )
-        except (KeyError, TypeError, ValueError, OSError) as exc:
-            raise FileFormatError(f"'{path}' is a damaged sweep file ({exc}); re-run the sweep.") from None
-
-
-def load_raw_delta(path, index: int):
-    """Raw Δ of point ``index`` of a complete sweep file -> ``(delta (K, n_out), row (K,))``.
-
-    ``row = chip * n_inputs + input``; when every row is kept, ``delta`` reshapes
-    to ``(n_chips, n_inputs, n_out)``.
-    """
-    from ..io.h5util import open_for_read
-
-    with open_for_read(path, SWEEP_KIND, SWEEP_VERSION) as f:
-        if "raw" not in f:
-            raise FileFormatError(f"'{path}' is a partial sweep: raw Δ is still in '{path}.parts/'; finish the sweep first.")
-        n = f["raw/delta"].shape[0]
-        if not 0 <= index < n:
-            raise ConfigError(f"Point index must be in 0..{n - 1}. Got {index}.")
-        return np.array(f["raw/delta"][index]), np.array(f["raw/row"][index])

@@ -2,7 +2,7 @@
 
 :class:`PointStats` folds consecutive chunks of a point's chips into per-chip
 quantities (sums, centred sums of squares, mean square, ``||Δ||_∞`` sums, flip
-counts, fault counts) and per-column tallies for the quantiles; every
+counts, non-finite Δ counts, fault counts) and per-column tallies for the quantiles; every
 per-chip value depends only on that chip's Δ, and the reductions over chips
 run once, in chip order, at the end, so the summary does not depend on where
 the chunks were cut. :func:`neurosim.sweep.summarize` is this class fed one
@@ -22,7 +22,7 @@ collects the keys of a bin holding an order statistic (when the bins to
 collect hold at most :data:`COLLECT_BUDGET` keys together) or histograms the
 next 16 bits inside it; after at most 3 refinements a bin is one key, i.e.
 one value. Typical points need one extra pass. Memory: one chunk plus
-``(3 n_out + 5 + 2 n_slots) * 8`` bytes per chip (the file stores the per-chip
+``(3 n_out + 6 + 2 n_slots) * 8`` bytes per chip (the file stores the per-chip
 fault counts anyway) plus ``(n_out + 1) * 65536 * 8`` bytes of histograms.
 """
 from __future__ import annotations
@@ -32,6 +32,7 @@ import math
 import numpy as np
 
 from ..analysis.stats import t_interval
+from ..sim.stream import count_non_finite
 
 #: Keys gathered at most in one pass to read order statistics from (8 bytes each: 64 MB).
 COLLECT_BUDGET = 1 << 23
@@ -102,6 +103,7 @@ class PointStats:
         self.chip_ms = np.zeros(C)
         self.linf_sum = np.zeros(C)
         self.flips = np.zeros(C, dtype=np.int64)
+        self.non_finite = np.zeros(C, dtype=np.int64)
         self.counts = np.zeros((C, n_slots), dtype=np.int64)
         self.events = np.zeros((C, n_slots), dtype=np.int64)
         self.neg = np.zeros(O + 1, dtype=np.int64)
@@ -128,6 +130,8 @@ class PointStats:
             self.flips[c0:c1] = np.count_nonzero(np.argmax(d + self.clean[None], axis=2) != self.top[None], axis=1)
         self.counts[c0:c1] = fault_counts
         self.events[c0:c1] = fault_events
+        for c in range(m):  # per chip, so the total does not depend on the chunking
+            self.non_finite[c0 + c] = count_non_finite(d[c])
         nan = np.isnan(cols)
         zero = cols == 0
         self.nan += np.count_nonzero(nan, axis=0)
@@ -249,16 +253,17 @@ class PointStats:
         else:
             out.update(flip_count=np.int64(0), flip_trials=np.int64(0), flip_rate=np.float64(np.nan),
                        flip_ci=np.full(2, np.nan), flip_chip_ci=np.full(2, np.nan))
+        out["non_finite"] = np.int64(self.non_finite.sum())
         out["faults_per_chip"] = np.float64(self.counts.sum(axis=1).mean())
         out["fault_counts"] = self.counts
         out["fault_events"] = self.events
         return out
 
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self.chip_sum, self.chip_m2, self.chip_ms, self.linf_sum, self.flips,
+        return sum(a.nbytes for a in (self.chip_sum, self.chip_m2, self.chip_ms, self.linf_sum, self.flips, self.non_finite,
                                       self.counts, self.events, self.hist))
 
 
 def point_stats_bytes(n_chips: int, n_out: int, n_slots: int) -> float:
     """Bytes of :class:`PointStats` for a point (per-chip arrays, histograms, the collect budget)."""
-    return float(n_chips) * (3 * n_out + 5 + 2 * n_slots) * 8 + (n_out + 1) * _BINS * 8 * 2 + COLLECT_BUDGET * 8.0
+    return float(n_chips) * (3 * n_out + 6 + 2 * n_slots) * 8 + (n_out + 1) * _BINS * 8 * 2 + COLLECT_BUDGET * 8.0

@@ -76,6 +76,7 @@ def summary_fields(n_chips: int, n_out: int, n_slots: int, n_q: int) -> dict:
         "flip_rate": ((), f8, np.nan),
         "flip_ci": ((2,), f8, np.nan),
         "flip_chip_ci": ((2,), f8, np.nan),
+        "non_finite": ((), i8, -1),
         "faults_per_chip": ((), f8, np.nan),
         "fault_counts": ((n_chips, n_slots), i8, -1),
         "fault_events": ((n_chips, n_slots), i8, -1),
