@@ -33,7 +33,7 @@ from .blocks import ROW_BLOCK, _activate, _blocks, _clean_rows, _clean_window, _
 from .blocks import _product, _span_windows, _spans, _window_input
 from ._threads import single_threaded_blas, thread_map
 from .result import SimResult
-from .plan import DEFAULT_PRECISION, Plan, chip_events, events as _events, make_plan, salt as _salt, transient_synapses
+from .plan import DEFAULT_PRECISION, Plan, chip_events, events as _events, make_plan, salt as _salt
 from .plan import simulation_network, spec_keys  # noqa: F401  (public spellings kept here)
 from . import values as VT
 from .values import neuron_value, saturation_levels
@@ -219,23 +219,17 @@ def _run_block(plan: Plan, x, chips, inputs, events_out, zcache=None, zstore=Non
         else:
             syn = None
             n_vs = k_syn = 0  # synapse specs folded so far, the first one's index
-            syn_specs = [(k, s, key) for k, s, key, layers in active if s.site == "synapse" and l in layers]
-            if len(syn_specs) == 1 and syn_specs[0][1].mode == "transient" and dead is None and not conv \
-                    and not vt.valued:  # the common case: drawn and applied in one kernel, no event list
-                k, s, key = syn_specs.pop()
-                counts = transient_synapses(s, key, l, Zv, Yv, W, chips, inputs)
-                record(k, l, counts)
-                dense |= counts > 0
-            for k, s, key in syn_specs:
-                ptr, cells = _events(s, key, l, n_syn, chips, inputs)
-                record(k, l, np.diff(ptr))
-                dense |= np.diff(ptr) > 0
-                n_vs += 1
-                k_syn = k if n_vs == 1 else k_syn
-                if vt.valued:  # tagged merge: the later spec decides a cell's value
-                    syn = VT.add_synapse_events(vt, syn, ptr, cells, k, k_syn)
-                else:
-                    syn = (ptr, cells) if syn is None else E.union_events(syn[0], syn[1], ptr, cells)
+            for k, s, key, layers in active:
+                if s.site == "synapse" and l in layers:
+                    ptr, cells = _events(s, key, l, n_syn, chips, inputs)
+                    record(k, l, np.diff(ptr))
+                    dense |= np.diff(ptr) > 0
+                    n_vs += 1
+                    k_syn = k if n_vs == 1 else k_syn
+                    if vt.valued:  # tagged merge: the later spec decides a cell's value
+                        syn = VT.add_synapse_events(vt, syn, ptr, cells, k, k_syn)
+                    else:
+                        syn = (ptr, cells) if syn is None else E.union_events(syn[0], syn[1], ptr, cells)
             if dead is not None:
                 tp, npt, nl, ni = plan.core_data
                 m = plan.mapping

@@ -224,13 +224,3 @@ def events(spec, key, slot, n_sites, chips, inputs):
 def chip_events(spec, key, slot, n_sites, chips):
     """Permanent ``spec`` on rows of ``chips``: ``(seg_ptr, fptr, cells)``, one fault list per run of equal chips."""
     return E.permanent_segments(chips // spec.group, key, salt(spec.site, slot), n_sites, inv_rate(spec.rate))
-
-
-def transient_synapses(spec, key, slot, Z, Y, W, chips, inputs):
-    """Transient stuck-at-0 ``spec`` on dense matrix ``slot`` drawn and applied to ``Z`` in one kernel; per-row counts.
-
-    The same faults as :func:`events` and the same corrections as
-    :func:`neurosim.kernels.apply.stuck_synapses` on them (see
-    :func:`neurosim.kernels.events.transient_synapses`).
-    """
-    return E.transient_synapses(Z, Y, W, chips, inputs, key, salt(spec.site, slot), inv_rate(spec.rate))
