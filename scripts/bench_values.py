@@ -1,7 +1,6 @@
 """Cost of fault values vs stuck-at-0 on the engine benchmark network (interleaved rounds).
 
     python scripts/bench_values.py [--inputs 1000] [--rounds 5] [--threads N] [--precision float64]
-    python scripts/bench_engine.py --values ...      # the same, from the engine benchmark
 
 Network and inputs of ``scripts/bench_engine.py`` (784-500-100-10, sigmoid,
 1,000 uniform inputs), mapped onto the Loihi profile (8-bit weights, so
