@@ -132,6 +132,31 @@ def simulate_bytes(sizes, n_inputs: int, n_chips: int, n_specs: int = 1, summari
     return delta * (1 + summaries) + counts + _engine_work(sizes, n_inputs)
 
 
+def spiking_simulate_bytes(sizes, n_inputs: int, n_chips: int, ticks: int, n_specs: int = 1,
+                           spike_counts: bool = False, spike_trains: bool = False, threads: int = 8) -> float:
+    """Peak bytes of spiking-mode ``simulate()`` (:func:`neurosim.sim.spiking.simulate_spiking`).
+
+    Outputs and Δ of every (chip, input) row (2 × n_out float64), fault counts,
+    the clean spike trains and currents kept for reuse (at most 256 MiB, as the
+    engine caps them), per-thread blocks of 256 rows holding every layer's state
+    over the longest delay line (counted as 4 arrays of the widest layer), and,
+    if asked for, per-row spike counts (8 bytes per neuron) and spike trains
+    (1 byte per neuron per tick). Counts and trains are bounded above by every
+    layer, as if all of them fired.
+    """
+    sizes = [int(s) for s in sizes]
+    rows = float(n_chips) * n_inputs
+    neurons = sum(sizes)
+    out = 2.0 * rows * sizes[-1] * F8 + n_inputs * sizes[-1] * F8
+    counts = 2.0 * n_chips * max(1, n_specs) * len(sizes) * F8
+    reuse = min(float(n_inputs) * ticks * neurons * (1 + F8), 256.0 * 2**20)
+    blocks = threads * 4 * 256 * max(sizes) * F8
+    weights = 2 * sum(a * b for a, b in zip(sizes[:-1], sizes[1:])) * F8
+    extra = (rows + n_inputs) * neurons * F8 if spike_counts else 0.0
+    extra += (rows + n_inputs) * ticks * neurons if spike_trains else 0.0
+    return out + counts + reuse + blocks + weights + extra
+
+
 def stream_chunk_chips(n_inputs: int, n_out: int, target_bytes: int = 16 * 2**20) -> int:
     """Chips per chunk of a streamed run: about ``target_bytes`` (16 MB) of Δ per chunk (at least one chip)."""
     return max(1, int(target_bytes // max(1, n_inputs * n_out * F8)))

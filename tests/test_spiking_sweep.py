@@ -81,3 +81,32 @@ def test_streamed_spiking_points_equal_in_memory_byte_for_byte(ctx, tmp_path):
         assert R.streams(c)
         S.run_sweep(c, tmp_path / f"chunk{k}.h5", progress=False)
         assert digest(tmp_path / f"chunk{k}.h5") == digest(tmp_path / "mem.h5"), k
+
+
+def test_spiking_point_memory_estimate_counts_the_spiking_working_set(ctx):
+    """The sweep's per-point estimate uses spiking mode's own working set: it grows with T (clean spike trains
+    kept for reuse) and is at least what simulate_spiking itself checks for the point."""
+    from neurosim._resources import spiking_simulate_bytes
+
+    net = load_network(SNN)
+    small = R.sweep_point_bytes(ctx)
+    long = R.sweep_point_bytes(dataclasses.replace(ctx, spiking={**ctx.spiking, "ticks": 400}))
+    assert long > small
+    assert small >= spiking_simulate_bytes(net.sizes, ctx.n_inputs, ctx.n_chips, ctx.spiking["ticks"])
+
+
+def test_spiking_simulate_refuses_an_impossible_size_before_any_work(monkeypatch):
+    from neurosim.errors import CapacityError
+    from neurosim.sim import spiking
+
+    def no_work(*a, **k):
+        raise AssertionError("work started")
+
+    monkeypatch.setattr(spiking, "_make_plan", no_work)
+    net = load_network(SNN)
+    x, _ = load_bundled_data(SNN)
+    with pytest.raises(CapacityError, match=r"spiking simulate\(\) of 1000000000 chips x 5 inputs x 12 ticks needs about") as e:
+        simulate(net, x[:5], "neuron:transient:1e-3", n_chips=10**9, ticks=12)
+    assert "\n" not in str(e.value)
+    with pytest.raises(CapacityError, match="drop spike_trains"):
+        simulate(net, x[:5], "neuron:transient:1e-3", n_chips=10**5, ticks=10**4, spike_trains=True)

@@ -389,6 +389,13 @@ def simulate_spiking(target, x, faults=None, n_chips: int = 1, seed=None, ticks:
         raise ConfigError("'x' must hold at least one input row. Got 0.")
     if encoding == "rate" and (x.min() < 0.0 or x.max() > 1.0):
         raise ConfigError(f"Rate-coded inputs are spike probabilities per tick and must be in [0, 1]. Got range [{x.min():.3g}, {x.max():.3g}]; rescale x or use encoding='current'.")
+    from .._resources import check_memory, spiking_simulate_bytes
+
+    check_memory(spiking_simulate_bytes(net.sizes, B, n_chips, T, len(as_specs(faults or [])), spike_counts,
+                                        spike_trains, threads),
+                 f"spiking simulate() of {n_chips} chips x {B} inputs x {T} ticks",
+                 "use fewer chips (or neurosim.sim.stream.simulate_stream, chips in chunks)"
+                 + (" and drop spike_trains/spike_counts" if spike_trains or spike_counts else ""))
     plan, entropy = _make_plan(net, faults, seed, B, T, dt, encoding, mapping)
     S, L = len(plan.specs), net.n_layers
     clean_plan = _SPlan(net, plan.layers, (), T, dt, plan.enc_key, B, encoding, plan.readout)

@@ -150,15 +150,19 @@ def _parallel(executor, ctx=None) -> int:
 def sweep_point_bytes(ctx: SweepContext) -> float:
     """Peak bytes of one point: its raw rows plus, in memory, the simulation and its statistics (~3 Δ-sized
     temporaries), or, streamed, one chunk (~6 Δ-sized arrays) and the per-chip accumulators."""
-    from .._resources import F8, _engine_work, simulate_bytes
+    from .._resources import F8, _engine_work, simulate_bytes, spiking_simulate_bytes
     from .stream import point_stats_bytes
 
     net = simulation_network(ctx.targets[0])
     raw = 3.0 * ctx.n_raw * net.n_out * F8
+    ticks = (getattr(ctx, "spiking", None) or {}).get("ticks")
+    delta = ctx.n_inputs * net.n_out * F8  # per chip
     if streams(ctx):
-        chunk = 6.0 * _chunk_chips(ctx) * ctx.n_inputs * net.n_out * F8
-        return chunk + point_stats_bytes(ctx.n_chips, net.n_out, net.n_layers + 1) + raw + \
-            _engine_work(net.sizes, ctx.n_inputs)
+        chunk = _chunk_chips(ctx)
+        work = spiking_simulate_bytes(net.sizes, ctx.n_inputs, chunk, ticks) if ticks else _engine_work(net.sizes, ctx.n_inputs)
+        return 6.0 * chunk * delta + point_stats_bytes(ctx.n_chips, net.n_out, net.n_layers + 1) + raw + work
+    if ticks:  # spiking mode: its own working set (outputs, Δ, clean trains kept for reuse, blocks of 256 rows)
+        return spiking_simulate_bytes(net.sizes, ctx.n_inputs, ctx.n_chips, ticks) + 3.0 * ctx.n_chips * delta + raw
     return simulate_bytes(net.sizes, ctx.n_inputs, ctx.n_chips, 1, summaries=3) + raw
 
 
