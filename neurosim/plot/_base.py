@@ -89,8 +89,6 @@ def spec_text(spec, with_rate: bool = True) -> str:
     return ":".join(parts)
 
 
-_VALUE_WORDS = {"zero": "stuck at 0", "stuck0": "stuck at 0", "saturated": "saturated", "bitflip": "with a flipped bit",
-                "max": "stuck at the tile's max weight", "min": "stuck at the tile's min weight"}
 _SITE_NOUN = {"neuron": "neurons", "synapse": "synapses (crossbar cells)", "core": "cores", "router": "spikes"}
 
 
@@ -101,15 +99,26 @@ def rate_label(spec=None) -> str:
                 "intermittent: weak, per chip)")
     noun = _SITE_NOUN.get(spec.site, "sites")
     if spec.mode == "permanent":
-        value = getattr(spec, "value", "zero")
-        what = _VALUE_WORDS.get(value) or ("stuck at 0" if value in (None, 0, 0.0) else
-                                           f"faulty ({clean_text(value)})" if str(value).startswith(("scale", "thresh", "leak"))
-                                           else f"stuck at {clean_text(value)}")
-        return f"fault rate p = fraction of {noun}\n{what} for the chip's life (per chip)"
+        return f"fault rate p = fraction of {noun}\n{_value_words(spec.fault_value)} for the chip's life (per chip)"
     if spec.mode == "transient":
         per = "tick" if getattr(spec, "scope", None) == "tick" else "inference"
         return f"fault rate p = probability that one of the {noun}\nis faulty, independently per {per}"
     return f"fault rate p = fraction of {noun} that are weak\n(per chip; a weak site is faulty in bursts)"
+
+
+def _value_words(fv) -> str:
+    """What a faulty site holds, in words (a :class:`~neurosim.faults.values.FaultValue`)."""
+    if fv.kind == "zero":
+        return "stuck at 0"
+    if fv.kind == "number":
+        return f"stuck at {clean_text(fv.text)}"
+    if fv.kind in ("max", "min"):
+        return f"stuck at the {'stated range' if fv.range else 'tile'}'s {fv.kind} weight"
+    if fv.kind == "saturated":
+        return "saturated"
+    if fv.kind == "bitflip":
+        return "with a flipped bit" if fv.bit is None else f"with bit {fv.bit} flipped"
+    return f"faulty ({clean_text(fv.text)})"  # scale=s and the spiking-only parameter drifts
 
 
 def log_floor(*arrays) -> float:
