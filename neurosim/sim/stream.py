@@ -167,6 +167,7 @@ class ResultWriter:
         self.delta[c0:c0 + res.n_chips] = res.delta
 
     def finish(self, summ: StreamSummary, config: dict, labels=None, extra: dict | None = None):
+        """Write the summary datasets and ``config`` (the whole run's: no ``first_chip``, all chips), then rename."""
         header_attrs, write_json_attr = h5util.header_attrs, h5util.write_json_attr
         f = self.f
         for k, v in header_attrs("result", RESULT_VERSION).items():
@@ -177,8 +178,6 @@ class ResultWriter:
         if labels is not None:
             f.create_dataset("labels", data=np.asarray(labels), fletcher32=True)
         f.attrs["seed"] = str(summ.seed)
-        config = {k: v for k, v in config.items() if k != "first_chip"}
-        config["n_chips"] = self.n_chips
         write_json_attr(f, "config", config)
         write_json_attr(f, "faults", [s.to_dict() for s in summ.faults])
         write_json_attr(f, "extra", extra or {})
@@ -221,8 +220,9 @@ def run_streamed(target, x, faults, n_chips: int, seed=None, threads=None, out=N
             config = res.config
             del res
         result = summ.result(confidence, interval)
+        config = {k: v for k, v in config.items() if k != "first_chip"} | {"n_chips": n_chips}  # the whole run's
         if config_out is not None:
-            config_out.update({k: v for k, v in config.items() if k != "first_chip"}, n_chips=n_chips)
+            config_out.update(config)
         if writer is not None:
             writer.finish(summ, config, labels, extra=(extra or {}) | {"summary": _plain(result)})
     except BaseException:
