@@ -30,12 +30,8 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import jit
-from .apply import (BITFLIP, GIVEN, MAX, MIN, NUMBER, SATURATED, SCALE, ZERO, cell_bit, decode, flip,  # noqa: F401
-                    is_narrow, row_key, stuck_synapses_shared, uniform_bit)
+from .apply import BITFLIP, MAX, MIN, NUMBER, SCALE, ZERO, decode, flip, is_narrow, uniform_bit
 from .rng import stream, uniform
-
-valued_synapses_shared = stuck_synapses_shared
-"""Shared (per-chip segment) corrections with per-fault ``d``: the stuck-at-0 kernel itself."""
 
 
 @jit

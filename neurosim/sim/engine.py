@@ -212,10 +212,7 @@ def _run_block(plan: Plan, x, chips, inputs, events_out, zcache=None, zstore=Non
                 Zm = _product(Y, masked[l][1])
                 Zm += b
                 Zv[r0:r1] = Zm[rows][r0:r1]
-            if seg_d is None:
-                K.stuck_synapses_shared(Zv, Yv, W, seg[0], seg[1], seg[2], skip)
-            else:
-                KV.valued_synapses_shared(Zv, Yv, W, seg[0], seg[1], seg[2], skip, seg_d)
+            K.stuck_synapses_shared(Zv, Yv, W, seg[0], seg[1], seg[2], skip, seg_d)  # seg_d None: stuck-at-0
         else:
             syn = None
             n_vs = k_syn = 0  # synapse specs folded so far, the first one's index
