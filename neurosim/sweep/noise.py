@@ -27,7 +27,6 @@ from ..errors import ConfigError
 
 #: Noise axes in grid order (the last varies fastest), with their CLI options.
 AXES = (("programming_sigma", "--programming-sigma"), ("read_sigma", "--read-sigma"), ("age_s", "--age"))
-_SIGMA_MAX = 10.0  # as chip.devices' validation of the [device] table
 _PROGRAMMING_WITH_SIGMA = ("gaussian", "lognormal")
 
 
@@ -49,17 +48,21 @@ def _distinct(vals, option: str) -> tuple:
     return tuple(out)
 
 
-def parse_sigmas(text, option: str) -> tuple:
-    """Noise levels from ``"0,0.01,0.03"``: numbers in ``[0, 10]`` (std / full scale), sorted, no repeats."""
+def parse_sigmas(text, option: str, key: str = "read_sigma") -> tuple:
+    """Noise levels from ``"0,0.01,0.03"`` (std / full scale), sorted, no repeats, within the range the
+    ``[device]`` table accepts for ``key`` (:mod:`neurosim.chip.devices`: ``[0, 10]``)."""
+    from ..chip.devices import _NUM
+
+    lo, hi = _NUM[key]
     vals = []
     for t in _items(text, option):
         try:
             v = float(t)
         except (TypeError, ValueError):
             raise ConfigError(f"'{option}': {t!r} is not a number; give noise levels >= 0 like 0,0.01,0.03.") from None
-        if not (math.isfinite(v) and 0.0 <= v <= _SIGMA_MAX):
-            raise ConfigError(f"'{option}' values are standard deviations (relative to full scale) in [0, "
-                              f"{_SIGMA_MAX:g}]. Got {t!r}; give e.g. 0,0.01,0.03.")
+        if not (math.isfinite(v) and lo <= v <= hi):
+            raise ConfigError(f"'{option}' values are standard deviations (relative to full scale) in [{lo:g}, "
+                              f"{hi:g}]. Got {t!r}; give e.g. 0,0.01,0.03.")
         vals.append(v)
     return _distinct(vals, option)
 
@@ -87,7 +90,7 @@ def noise_points(programming_sigma=None, read_sigma=None, age=None, devices: boo
     axes = []
     for (key, opt), text in zip(AXES, (programming_sigma, read_sigma, age)):
         if text is not None:
-            axes.append((key, parse_ages(text) if key == "age_s" else parse_sigmas(text, opt)))
+            axes.append((key, parse_ages(text) if key == "age_s" else parse_sigmas(text, opt, key)))
     if not axes:
         return ({},) if devices else ()
     return tuple({k: v for (k, _), v in zip(axes, combo)} for combo in itertools.product(*[a for _, a in axes]))
@@ -175,8 +178,8 @@ AXIS_LABELS = {"programming_sigma": "programming σ", "read_sigma": "read σ", "
 
 def noise_label(point: dict) -> str:
     """``programming σ 0.03, read σ 0.02, age 1 y`` (``devices`` for the profile's table as is)."""
-    parts = [f"{AXIS_LABELS[k]} {format_age(v) if k == 'age_s' else f'{v:g}'}" for k, _ in AXES
-             for kk, v in point.items() if kk == k]
+    parts = [f"{AXIS_LABELS[k]} {format_age(point[k]) if k == 'age_s' else f'{point[k]:g}'}"
+             for k, _ in AXES if k in point]
     return ", ".join(parts) if parts else "devices"
 
 
