@@ -280,15 +280,12 @@ def build_context(net: Network, x, profiles=(None,), faults=(), rates=(), n_chip
                 f"Fault '{spec_key(s)}' needs a chip mapping: give --profile (core faults are not defined on the bare network)."
             )
     from ..spiking.network import check_run_options
+    from .noise import check_noise
 
     spiking = check_run_options(net, spiking)  # T and dt in the sweep config; {} for rate networks
     if grid.devices and None in grid.profiles:
-        from .noise import check_noise
-
         check_noise(grid.devices, (None,), (None,), spiking)  # refused before mapping anything
     targets = tuple(net if p is None else map_network(net, p, max_chips=max_chips, x_sample=x) for p in grid.profiles)
-    from .noise import check_noise
-
     device_kw = check_noise(grid.devices, grid.profiles, targets, spiking)
     return SweepContext(grid=grid, targets=targets, x=x, n_chips=int(n_chips), seed=int(seed),
                         raw_samples=None if raw_samples is None else int(raw_samples), max_chips=max_chips,

@@ -279,7 +279,7 @@ def run_sweep(ctx: SweepContext, out, net: Network | None = None, labels=None, e
 
         nf = load_sweep(out, verify=False).summary.get("non_finite")
         return SweepOutcome(str(out), N, 0, N, "complete", "none", time.perf_counter() - t0, notes=notes,
-                            non_finite=_non_finite({i: {"non_finite": v} for i, v in enumerate(nf)} if nf is not None else {}))
+                            non_finite={} if nf is None else {i: int(v) for i, v in enumerate(nf) if v > 0})
     O = simulation_network(ctx.targets[0]).n_out
     fields = summary_fields(ctx.n_chips, O, _n_layers(ctx.targets[0]) + 1, len(ctx.levels))
     replaced = existing is not None and not same
