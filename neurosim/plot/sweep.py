@@ -278,7 +278,7 @@ def _render(data, path, out_dir: Path, bounds: bool, fmt: str, dpi: int):
             if S["flip_trials"][idx].max() > 0:
                 lo, hi = _flip_band(spec.mode, S["flip_ci"][idx], S["flip_chip_ci"][idx])
                 over_flip.append((shown, rates, S["flip_rate"][idx], np.stack([lo, hi], 1), color))
-            tables.append((p, s, plabel, key + (f" [{nl}]" if nl else ""), shown, idx, pred, name, spec))
+            tables.append((plabel, key + (f" [{nl}]" if nl else ""), shown, idx, pred, name, spec))
         for stem, rows, ylab, what in ((f"rms_p{p}", over_rms, RMS_LABEL, "RMS error by fault spec"),
                                        (f"flips_p{p}", over_flip, FLIP_LABEL, "argmax flips")):
             if not rows:
@@ -361,7 +361,7 @@ def _markdown(data, path, figures, tables, notes) -> str:
         lines += ["## Overview", ""]
         for f in overview:
             lines += [f"![{f}]({f})", ""]
-    for p, s, plabel, key, shown, idx, pred, fig, spec in tables:
+    for plabel, key, shown, idx, pred, fig, spec in tables:
         lines += [f"## {plabel}: `{shown}`", "", f"![{fig}]({fig})", "",
                   f"Bounds: {notes.get(f'{plabel} / {key}', '')}.", ""]
         head = ["rate", "mean ‖Δ‖∞", "RMS", f"RMS {conf}% CI", "flip rate", f"flip {conf}% CI", "faults/chip",
