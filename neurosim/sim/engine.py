@@ -29,7 +29,7 @@ from ..kernels import events as E
 from ..kernels import values as KV
 from ..kernels.rng import inv_rate
 from . import conv as CV
-from .blocks import ROW_BLOCK, _activate, _blocks, _clean_rows, _clean_window, _dense_clean, _padded  # noqa: F401
+from .blocks import ROW_BLOCK, _activate, _blocks, _clean_rows, _clean_window, _dense_clean, _padded
 from .blocks import _product, _span_windows, _spans, _window_input
 from ._threads import single_threaded_blas, thread_map
 from .result import SimResult
