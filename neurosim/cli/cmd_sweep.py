@@ -1,11 +1,9 @@
 """``neurosim sweep``: a resumable grid of fault specs × rates (× profiles) into one HDF5 file."""
 from __future__ import annotations
 
-import argparse
 import sys
 
-from .common import (MODEL_HELP, add_chips, add_common, add_inputs, add_progress, dump_json, load_inputs, load_model,
-                     print_json)
+from .common import MODEL_HELP, add_chips, add_common, add_inputs, add_progress, load_inputs, load_model, print_json
 
 
 def add_parser(sub):

@@ -89,7 +89,7 @@ def _clean_rows(plan: Plan, x, start: int, stop: int, zstore=None, ystore=None):
     of the last window (:func:`_padded`); a window's products are written
     straight into them. Without them the task's scratch blocks are reused.
     """
-    B, L, dt = plan.n_inputs, plan.net.n_layers, plan.dtype
+    B, dt = plan.n_inputs, plan.dtype
     out = np.empty((stop - start, plan.net.n_out), dtype=dt)
     sizes = plan.net.sizes[1:]
     k = _span_windows(plan, stop - start)
@@ -115,7 +115,7 @@ def _window_input(x, i0: int, i1: int, n_inputs: int):
     last window in place.
     """
     w0 = i0 - i0 % ROW_BLOCK
-    w1 = -(-i1 // ROW_BLOCK) * ROW_BLOCK
+    w1 = _padded(i1)
     if i0 == w0 and (i1 == w1 or (i1 == n_inputs and x.shape[0] >= w1)) and x.flags.c_contiguous:
         return x[w0:w1]
     Y = np.zeros((w1 - w0, x.shape[1]), dtype=x.dtype)
@@ -124,7 +124,7 @@ def _window_input(x, i0: int, i1: int, n_inputs: int):
 
 
 def _padded(B: int) -> int:
-    """Rows of a clean cache for ``B`` inputs: up to the end of the last :data:`ROW_BLOCK` window."""
+    """``B`` rounded up to whole :data:`ROW_BLOCK` windows (rows of a clean cache for ``B`` inputs)."""
     return -(-B // ROW_BLOCK) * ROW_BLOCK
 
 

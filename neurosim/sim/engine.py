@@ -95,7 +95,7 @@ def _run_block(plan: Plan, x, chips, inputs, events_out, zcache=None, zstore=Non
     rows = slice(p0, p0 + nv)
     active = [(k, s, key, layers) for (k, s, key, layers) in plan.specs if s.rate > 0.0]
     i0 = int(inputs[0])  # the rows hold consecutive inputs (see _blocks)
-    span = -(-(p0 + nv) // ROW_BLOCK) * ROW_BLOCK  # rows of the block's windows
+    span = _padded(p0 + nv)  # rows of the block's windows
     if plan.hooks is None and not any(s.site == "core" or (s.site == "neuron" and 0 in layers)
                                       for (_, s, _, layers) in active):
         Y = _window_input(x, i0, i0 + nv, plan.n_inputs)  # nothing writes the inputs: a view of x
