@@ -235,7 +235,7 @@ def test_device_non_idealities_refused_in_spiking_mode(rng, x):
     from neurosim import simulate
     net = make_net(rng, "LIF", 0)
     for kw in (dict(devices=True), dict(devices=True, age="1y"), dict(age=3600.0)):
-        with pytest.raises(ConfigError, match="rate mode only") as e:
+        with pytest.raises(ConfigError, match="--devices/--age on the command line.*rate mode only") as e:
             simulate(net, x, ["neuron:permanent:0.1"], ticks=T, **kw)
         assert "\n" not in str(e.value)
     assert simulate(net, x, ["neuron:permanent:0.1"], ticks=T, devices=None, seed=1).delta.shape[1] == x.shape[0]

@@ -130,6 +130,8 @@ def test_noise_report_labels_axes_and_values(tmp_path, gauss_profile, capsys):
     (["--programming-sigma", "0.1,abc"], "'--programming-sigma': 'abc' is not a number"),
     (["--age", "0,ten years"], "'--age': 'ten years' is not a duration"),
     (["--age", "1h,3600"], "'--age' gives 3600.0 twice"),
+    (["--age", ","], "'--age' is empty; give a comma list, e.g. --age 0,1h,30d,1y"),
+    (["--read-sigma", ""], "'--read-sigma' is empty; give a comma list, e.g. --read-sigma 0,0.01,0.03"),
     (["--read-sigma", "0.01", "--profile", "rram"], "needs a [device] table in profile 'rram'"),
     (["--read-sigma", "0.01"], "needs a chip profile with a [device] table"),
     (["--programming-sigma", "0.01", "--profile", "pcm"], "device.programming = 'pcm'"),

@@ -180,8 +180,9 @@ def route(target, x, faults, mode, spiking_kw, precision=DEFAULT_PRECISION, devi
             raise ConfigError(f"Spiking mode runs in float64 only (spike times depend on exact thresholds). Got precision={precision!r}; drop it.")
         given = [f"{k}={v!r}" for k, v in (("devices", devices), ("age", age)) if v is not None and v is not False]
         if given:
-            raise ConfigError(f"Device non-idealities ({', '.join(given)}) are modelled in rate mode only; the spiking "
-                              "engine runs ideal devices. Drop them, or simulate the source rate network.")
+            raise ConfigError(f"Device non-idealities ({', '.join(given)}; --devices/--age on the command line) are "
+                              "modelled in rate mode only; the spiking engine runs ideal devices. Drop them, or "
+                              "simulate the source rate network.")
         return simulate_spiking(target, x, faults, **kw, **spiking_kw)
     if spiking_kw:
         raise ConfigError(f"{', '.join(sorted(spiking_kw))} apply to spiking mode; this is a rate network "

@@ -30,13 +30,13 @@ AXES = (("programming_sigma", "--programming-sigma"), ("read_sigma", "--read-sig
 _PROGRAMMING_WITH_SIGMA = ("gaussian", "lognormal")
 
 
-def _items(text, option: str) -> list:
+def _items(text, option: str, example: str = "0,0.01,0.03") -> list:
     if isinstance(text, (list, tuple)):
         items = list(text)
     else:
         items = [t.strip() for t in str(text).split(",") if t.strip()]
     if not items:
-        raise ConfigError(f"'{option}' is empty; give a comma list, e.g. {option} 0,0.01,0.03.")
+        raise ConfigError(f"'{option}' is empty; give a comma list, e.g. {option} {example}.")
     return items
 
 
@@ -72,7 +72,7 @@ def parse_ages(text) -> tuple:
     from ..chip.devices import parse_age
 
     vals = []
-    for t in _items(text, "--age"):
+    for t in _items(text, "--age", "0,1h,30d,1y"):
         try:
             vals.append(parse_age(t))
         except ConfigError:
